@@ -1,0 +1,98 @@
+/**
+ * Metrics the code emits and the alarm rules on them, defined once: the CDK
+ * stack turns each rule into a CloudWatch alarm, and local mode evaluates the
+ * same rules against the same metrics and pages a local sink.
+ */
+
+export const METRIC_NAMESPACE = 'SummaryJobs';
+
+/** Metric names emitted by the processor (EMF in Lambda). */
+export const Metric = {
+  JobsClaimed: 'JobsClaimed',
+  JobsCompleted: 'JobsCompleted',
+  JobsRetried: 'JobsRetried',
+  JobsFailed: 'JobsFailed',
+  JobsReaped: 'JobsReaped',
+  ProcessingDuration: 'ProcessingDuration',
+  QueueDepth: 'QueueDepth',
+  OldestJobAgeSeconds: 'OldestJobAgeSeconds',
+  ProcessorInvocations: 'ProcessorInvocations',
+} as const;
+export type MetricName = (typeof Metric)[keyof typeof Metric];
+
+/** The processor runs on this schedule; the stack and local mode both use it. */
+export const PROCESSOR_SCHEDULE_MINUTES = 1;
+
+export interface AlarmRule {
+  /** Alarm name suffix, stable: on-call searches by it. */
+  name: string;
+  metric: MetricName;
+  statistic: 'Sum' | 'Maximum' | 'Average';
+  periodSeconds: number;
+  evaluationPeriods: number;
+  threshold: number;
+  comparison: 'GreaterThanOrEqualToThreshold' | 'GreaterThanThreshold' | 'LessThanThreshold';
+  /** Liveness treats silence as failure; sparse failure counters do not. */
+  treatMissingData: 'breaching' | 'notBreaching';
+  /** What it means, first steps, where to look. */
+  description: string;
+}
+
+export const ALARM_RULES: readonly AlarmRule[] = [
+  {
+    name: 'JobFailedForGood',
+    metric: Metric.JobsFailed,
+    statistic: 'Sum',
+    periodSeconds: 60,
+    evaluationPeriods: 1,
+    threshold: 1,
+    comparison: 'GreaterThanOrEqualToThreshold',
+    treatMissingData: 'notBreaching',
+    description:
+      'A summary job used all its attempts (or hit a permanent error) and failed for good. ' +
+      'First steps: find the job id, client and error in the processor log ("job failed for good"); ' +
+      'fix the cause, then re-queue it with POST /admin/jobs/{id}/retry. Where: processor log group, dashboard "Latest failures".',
+  },
+  {
+    name: 'StuckJobsReaped',
+    metric: Metric.JobsReaped,
+    statistic: 'Sum',
+    periodSeconds: 60,
+    evaluationPeriods: 1,
+    threshold: 1,
+    comparison: 'GreaterThanOrEqualToThreshold',
+    treatMissingData: 'notBreaching',
+    description:
+      'Jobs whose worker stopped heartbeating (crash, timeout, frozen container) were put back in the queue. ' +
+      'First steps: look for processor timeouts or out-of-memory errors around that minute; check JOB_TIMEOUT_MS against the ' +
+      'function timeout. Where: processor log group ("reaped expired leases"), Lambda Duration and Errors.',
+  },
+  {
+    name: 'OldestJobTooOld',
+    metric: Metric.OldestJobAgeSeconds,
+    statistic: 'Maximum',
+    periodSeconds: 60,
+    evaluationPeriods: 3,
+    threshold: 300,
+    comparison: 'GreaterThanThreshold',
+    treatMissingData: 'notBreaching',
+    description:
+      'The oldest runnable job has waited more than 5 minutes: the processor is not keeping up or not running. ' +
+      'First steps: check ProcessorInvocations, Lambda throttles and reserved concurrency, and queue depth on the dashboard; ' +
+      'look for rate limits set too low (rate_limits table). Where: dashboard "Queue".',
+  },
+  {
+    name: 'ProcessorNotRunning',
+    metric: Metric.ProcessorInvocations,
+    statistic: 'Sum',
+    periodSeconds: 60,
+    evaluationPeriods: 3,
+    threshold: 1,
+    comparison: 'LessThanThreshold',
+    treatMissingData: 'breaching',
+    description:
+      'No processor invocation reported in for 3 minutes: the schedule is disabled, the function fails at start, or it cannot ' +
+      'reach the database. First steps: check the EventBridge rule is enabled, then the processor log group for start-up errors. ' +
+      'Where: processor log group, EventBridge rule metrics.',
+  },
+];
