@@ -1,0 +1,248 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { Pool } from 'pg';
+import type { ApiConfig } from '../core/config';
+import { findClientByKey, listClients, type ApiClient } from '../core/clients';
+import { ProblemError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { QueueInputError, cancelJob, getJob, listJobs, queueStats, retryJob, type ChangeResult } from '../core/queue';
+import { submitUpload } from '../core/uploads';
+import { badRequest, header, json, notFound, problem } from './http';
+import { presentJob } from './present';
+import { encodeCursor, jobIdOf, parseListQuery, parseUpload } from './validate';
+
+/**
+ * The API as one route table. The Lambda handler and the local HTTP server both
+ * call `createApiHandler(deps)`; only the deps differ (where the pool, the admin
+ * key and the processor nudge come from).
+ */
+
+export interface ApiDeps {
+  pool: () => Promise<Pool>;
+  /** The admin credential (Secrets Manager in AWS). */
+  adminKey: () => Promise<string>;
+  /** Wakes the processor after a job commits; failures are logged, never returned to the client. */
+  nudge: () => Promise<void>;
+  logger: Logger;
+  config: ApiConfig;
+  /** Extra admin routes (the dashboard's data) registered by other modules. */
+  extraRoutes?: Route[];
+}
+
+export type Auth = 'none' | 'client' | 'admin';
+
+export interface RequestContext {
+  event: APIGatewayProxyEvent;
+  params: Record<string, string>;
+  pool: Pool;
+  client: ApiClient | null;
+  deps: ApiDeps;
+}
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** With {name} placeholders, as in the OpenAPI document. */
+  path: string;
+  auth: Auth;
+  handle: (ctx: RequestContext) => Promise<APIGatewayProxyResult>;
+}
+
+function changeResponse(result: ChangeResult, action: string, allowedFrom: string): APIGatewayProxyResult {
+  if (result.ok) return json(200, presentJob(result.job));
+  if (result.reason === 'not_found') throw notFound('no such job');
+  throw new ProblemError(409, 'Conflict', `only a ${allowedFrom} job can be ${action}; this one is ${result.job.status}`, 'invalid-state', {
+    jobStatus: result.job.status,
+  });
+}
+
+const clientId = (ctx: RequestContext) => ctx.client!.id;
+
+export const ROUTES: Route[] = [
+  {
+    method: 'GET',
+    path: '/health',
+    auth: 'none',
+    handle: async ({ pool }) => {
+      await pool.query('SELECT 1');
+      return json(200, { status: 'ok' });
+    },
+  },
+  {
+    method: 'POST',
+    path: '/uploads',
+    auth: 'client',
+    handle: async (ctx) => {
+      const request = parseUpload(ctx.event, clientId(ctx), { maxUploadBytes: ctx.deps.config.maxUploadBytes });
+      let result;
+      try {
+        result = await submitUpload(ctx.pool, request);
+      } catch (err) {
+        if (err instanceof QueueInputError) throw new ProblemError(422, 'Unprocessable request', err.message, 'invalid-dependency');
+        throw err;
+      }
+      if (result.kind === 'key_conflict') {
+        throw new ProblemError(
+          422,
+          'Idempotency key reused',
+          'this Idempotency-Key was used before with a different request; use a new key for a new document',
+          'idempotency-key-reused',
+          { jobId: result.job.id },
+        );
+      }
+      const { job } = result;
+      ctx.deps.logger.info('upload accepted', { jobId: job.id, replayed: result.kind === 'replayed', bytes: request.content.length });
+      if (result.kind === 'created') {
+        await ctx.deps.nudge().catch((err) => ctx.deps.logger.warn('processor nudge failed; the schedule will pick the job up', { err }));
+      }
+      return json(202, presentJob(job), {
+        location: `/jobs/${job.id}`,
+        ...(result.kind === 'replayed' ? { 'idempotent-replayed': 'true' } : {}),
+      });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/jobs',
+    auth: 'client',
+    handle: async (ctx) => {
+      const q = parseListQuery(ctx.event.queryStringParameters);
+      const jobs = await listJobs(ctx.pool, clientId(ctx), { ...q, limit: q.limit + 1 });
+      const page = jobs.slice(0, q.limit);
+      const more = jobs.length > q.limit;
+      return json(200, { items: page.map(presentJob), nextCursor: more ? encodeCursor(page[page.length - 1]!.id) : null });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/jobs/{id}',
+    auth: 'client',
+    handle: async (ctx) => {
+      const job = await getJob(ctx.pool, jobIdOf(ctx.params.id), clientId(ctx));
+      if (!job) throw notFound('no such job');
+      return json(200, presentJob(job));
+    },
+  },
+  {
+    method: 'POST',
+    path: '/jobs/{id}/cancel',
+    auth: 'client',
+    handle: async (ctx) => changeResponse(await cancelJob(ctx.pool, jobIdOf(ctx.params.id), clientId(ctx)), 'cancelled', 'queued'),
+  },
+  {
+    method: 'POST',
+    path: '/jobs/{id}/retry',
+    auth: 'client',
+    handle: async (ctx) => changeResponse(await retryJob(ctx.pool, jobIdOf(ctx.params.id), clientId(ctx)), 'retried', 'failed'),
+  },
+  {
+    method: 'GET',
+    path: '/stats',
+    auth: 'client',
+    handle: async (ctx) => json(200, await queueStats(ctx.pool, { clientId: clientId(ctx) })),
+  },
+  {
+    method: 'GET',
+    path: '/admin/stats',
+    auth: 'admin',
+    handle: async (ctx) => json(200, await queueStats(ctx.pool)),
+  },
+  {
+    method: 'GET',
+    path: '/admin/clients',
+    auth: 'admin',
+    handle: async (ctx) => json(200, { items: await listClients(ctx.pool) }),
+  },
+  {
+    method: 'GET',
+    path: '/admin/jobs/{id}',
+    auth: 'admin',
+    handle: async (ctx) => {
+      const job = await getJob(ctx.pool, jobIdOf(ctx.params.id), null);
+      if (!job) throw notFound('no such job');
+      return json(200, { ...presentJob(job), clientId: job.clientId });
+    },
+  },
+  {
+    method: 'POST',
+    path: '/admin/jobs/{id}/retry',
+    auth: 'admin',
+    handle: async (ctx) => changeResponse(await retryJob(ctx.pool, jobIdOf(ctx.params.id), null), 'retried', 'failed'),
+  },
+  {
+    method: 'POST',
+    path: '/admin/jobs/{id}/cancel',
+    auth: 'admin',
+    handle: async (ctx) => changeResponse(await cancelJob(ctx.pool, jobIdOf(ctx.params.id), null), 'cancelled', 'queued'),
+  },
+];
+
+// --- matching and authentication ---------------------------------------------
+
+function compile(path: string): { re: RegExp; names: string[] } {
+  const names: string[] = [];
+  const source = path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  return { re: new RegExp(`^${source}/?$`), names };
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+async function authenticate(route: Route, event: APIGatewayProxyEvent, pool: Pool, deps: ApiDeps): Promise<ApiClient | null> {
+  if (route.auth === 'none') return null;
+  const key = header(event, 'x-api-key');
+  if (!key) throw new ProblemError(401, 'Unauthorized', 'send your API key in the x-api-key header', 'missing-api-key');
+  if (route.auth === 'admin') {
+    if (timingSafeEqual(digest(key), digest(await deps.adminKey()))) return null;
+    throw new ProblemError(403, 'Forbidden', 'this operation needs the admin credential', 'admin-only');
+  }
+  if (key.length > 200) throw new ProblemError(401, 'Unauthorized', 'the API key is not valid', 'invalid-api-key');
+  const client = await findClientByKey(pool, key);
+  if (!client) throw new ProblemError(401, 'Unauthorized', 'the API key is not valid', 'invalid-api-key');
+  if (client.revokedAt) throw new ProblemError(403, 'Forbidden', 'this API key was revoked', 'api-key-revoked');
+  return client;
+}
+
+export function createApiHandler(deps: ApiDeps) {
+  const routes = [...ROUTES, ...(deps.extraRoutes ?? [])].map((r) => ({ ...r, ...compile(r.path) }));
+  const { logger } = deps;
+
+  return async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
+    const path = event.path ?? '/';
+    if (context) logger.addContext(context);
+    logger.appendKeys({ requestId: event.requestContext?.requestId, path, method: event.httpMethod, clientId: undefined });
+    try {
+      const onPath = routes.filter((r) => r.re.test(path));
+      if (onPath.length === 0) throw notFound(`no route for ${path.slice(0, 200)}`);
+      const route = onPath.find((r) => r.method === event.httpMethod);
+      if (!route) {
+        throw new ProblemError(405, 'Method not allowed', `${path.slice(0, 200)} accepts ${onPath.map((r) => r.method).join(', ')}`, 'method-not-allowed', {
+          allow: onPath.map((r) => r.method),
+        });
+      }
+      const match = route.re.exec(path)!;
+      const params: Record<string, string> = {};
+      route.names.forEach((name, i) => {
+        try {
+          params[name] = decodeURIComponent(match[i + 1]!);
+        } catch {
+          throw badRequest(`the ${name} in the path is not valid`);
+        }
+      });
+      const pool = await deps.pool();
+      const client = await authenticate(route, event, pool, deps);
+      if (client) logger.appendKeys({ clientId: client.id });
+      return await route.handle({ event, params, pool, client, deps });
+    } catch (err) {
+      if (err instanceof ProblemError) {
+        if (err.status >= 500) logger.error('request failed', { err });
+        return problem(err, path.slice(0, 200));
+      }
+      logger.error('unhandled error', err as Error);
+      return problem(new ProblemError(500, 'Internal server error', 'the request could not be completed; it was logged', 'internal'), path.slice(0, 200));
+    }
+  };
+}

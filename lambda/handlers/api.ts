@@ -1,0 +1,24 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { createApiHandler } from '../api/routes';
+import { apiConfig } from '../core/config';
+import { getPool } from '../core/db';
+import { logger } from '../core/logger';
+import { getSecretString } from '../core/secrets';
+
+/** API Gateway (REST, proxy integration) entry point. Config and clients are built once per container. */
+
+const config = apiConfig();
+const lambda = new LambdaClient({});
+
+export const handler = createApiHandler({
+  pool: getPool,
+  adminKey: () => getSecretString(config.adminSecretId),
+  nudge: async () => {
+    if (!config.processorFunctionName) return;
+    // Fire and forget: an 'Event' invoke returns once queued. The job row owns
+    // the state, so the processor's async retries are off (see the stack).
+    await lambda.send(new InvokeCommand({ FunctionName: config.processorFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"source":"upload"}') }));
+  },
+  logger,
+  config,
+});
