@@ -342,16 +342,8 @@ export interface ClaimOptions {
   leaseSeconds: number;
 }
 
-// The CTE is an optimisation fence: the locking sub-select runs once, so the
-// UPDATE can never touch more rows than LIMIT.
-const CLAIM_SQL = `
-WITH picked AS (
-  SELECT id FROM summary_jobs
-  WHERE status = 'queued' AND pending_dependencies = 0 AND run_at <= now()
-  ORDER BY priority DESC, run_at, id
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED
-)
+// What a claim writes: the job is running under a fresh lease and token.
+const LEASE_UPDATE = `
 UPDATE summary_jobs j
 SET status = 'running',
     attempts = j.attempts + 1,
@@ -368,6 +360,64 @@ WHERE j.id = picked.id
 RETURNING ${jobColumns('j')}, j.lease_token
 `;
 
+// Strict priority order across all clients. The CTE is an optimisation fence:
+// the locking sub-select runs once, so the UPDATE can never touch more rows
+// than LIMIT.
+const CLAIM_SQL = `
+WITH picked AS (
+  SELECT id FROM summary_jobs
+  WHERE status = 'queued' AND pending_dependencies = 0 AND run_at <= now()
+  ORDER BY priority DESC, run_at, id
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+)
+${LEASE_UPDATE}`;
+
+// Fair order: weighted round-robin across clients, priority order within each.
+// `active` walks the distinct client_ids of summary_jobs_client_runnable (a
+// skip scan: one index probe per client with a backlog); each client offers
+// the head of its own queue, capped by its rate limit ($4/$5); the k-th job of
+// a client with weight w ranks at k/w, so a client with 100,000 queued jobs
+// and one with 10 alternate. Job types at their limit are left out ($6), and
+// job types with a remaining allowance are cut to it ($7/$8).
+const CLAIM_FAIR_SQL = `
+WITH RECURSIVE active(client_id) AS (
+  (SELECT client_id FROM summary_jobs
+   WHERE status = 'queued' AND pending_dependencies = 0 ORDER BY client_id LIMIT 1)
+  UNION ALL
+  SELECT (SELECT s.client_id FROM summary_jobs s
+          WHERE s.status = 'queued' AND s.pending_dependencies = 0 AND s.client_id > a.client_id
+          ORDER BY s.client_id LIMIT 1)
+  FROM active a WHERE a.client_id IS NOT NULL
+), client_caps AS (
+  SELECT * FROM unnest($4::uuid[], $5::int4[]) AS t(client_id, cap)
+), type_caps AS (
+  SELECT * FROM unnest($7::text[], $8::int4[]) AS t(job_type, cap)
+), offered AS (
+  SELECT o.*, coalesce(c.weight, 1) AS weight,
+         row_number() OVER (PARTITION BY o.client_id ORDER BY o.priority DESC, o.run_at, o.id) AS rn
+  FROM active a
+  LEFT JOIN clients c ON c.id = a.client_id
+  CROSS JOIN LATERAL (
+    SELECT s.id, s.client_id, s.job_type, s.priority, s.run_at FROM summary_jobs s
+    WHERE s.client_id = a.client_id AND s.status = 'queued' AND s.pending_dependencies = 0
+      AND s.run_at <= now() AND s.job_type <> ALL($6::text[])
+    ORDER BY s.priority DESC, s.run_at, s.id
+    LIMIT least($2, coalesce((SELECT cap FROM client_caps cc WHERE cc.client_id = a.client_id), $2))
+    FOR UPDATE SKIP LOCKED
+  ) o
+  WHERE a.client_id IS NOT NULL
+), ranked AS (
+  SELECT o.*, row_number() OVER (PARTITION BY o.job_type ORDER BY o.rn::float8 / o.weight, o.priority DESC, o.run_at, o.id) AS tn
+  FROM offered o
+), picked AS (
+  SELECT r.id FROM ranked r LEFT JOIN type_caps t ON t.job_type = r.job_type
+  WHERE t.cap IS NULL OR r.tn <= t.cap
+  ORDER BY r.rn::float8 / r.weight, r.priority DESC, r.run_at, r.id
+  LIMIT $2
+)
+${LEASE_UPDATE}`;
+
 function sortClaimed(jobs: ClaimedJob[]): ClaimedJob[] {
   return jobs.sort(
     (a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
@@ -382,6 +432,34 @@ function toClaimed(row: JobRow): ClaimedJob {
 export async function claimJobs(db: Db, opts: ClaimOptions): Promise<ClaimedJob[]> {
   const { rows } = await db.query<JobRow>(CLAIM_SQL, [opts.workerId, opts.limit, opts.leaseSeconds]);
   return sortClaimed(rows.map(toClaimed));
+}
+
+/** Allowances left under the rate limits; a scope that is absent is unlimited. */
+export interface ClaimAllowance {
+  clients: Map<string, number>;
+  jobTypes: Map<string, number>;
+}
+
+/**
+ * Leases up to `limit` jobs fairly across clients, within the given allowances.
+ * Runs as one statement; the caller (limits.ts) holds the rate-limit locks
+ * when allowances apply.
+ */
+export async function claimFairBatch(db: Db, opts: ClaimOptions, allowance?: ClaimAllowance): Promise<ClaimedJob[]> {
+  const clients = [...(allowance?.clients ?? [])].filter(([, cap]) => cap > 0);
+  const blockedClients = [...(allowance?.clients ?? [])].filter(([, cap]) => cap <= 0).map(([id]) => id);
+  const types = [...(allowance?.jobTypes ?? [])];
+  const { rows } = await db.query<JobRow>(CLAIM_FAIR_SQL, [
+    opts.workerId,
+    opts.limit,
+    opts.leaseSeconds,
+    [...clients.map(([id]) => id), ...blockedClients],
+    [...clients.map(([, cap]) => cap), ...blockedClients.map(() => 0)],
+    types.filter(([, cap]) => cap <= 0).map(([t]) => t),
+    types.filter(([, cap]) => cap > 0).map(([t]) => t),
+    types.filter(([, cap]) => cap > 0).map(([, cap]) => cap),
+  ]);
+  return rows.map(toClaimed);
 }
 
 // ---------------------------------------------------------------------------
@@ -714,4 +792,26 @@ export async function queueStats(db: Db, opts: { clientId?: string | null; windo
     windowSeconds,
     oldestRunnableAgeSeconds: Math.round(r.oldest_runnable_age_seconds * 1000) / 1000,
   };
+}
+
+// ---------------------------------------------------------------------------
+// Release
+
+const RELEASE_SQL = `
+UPDATE summary_jobs j
+SET status = 'queued', attempts = j.attempts - 1, run_at = now(),
+    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+FROM unnest($1::uuid[], $2::uuid[]) AS l(id, token)
+WHERE j.id = l.id AND j.lease_token = l.token
+RETURNING j.id
+`;
+
+/**
+ * Hands claimed jobs that were never started back to the queue (shutdown, or
+ * too little time left), without spending one of their attempts.
+ */
+export async function releaseJobs(db: Db, leases: Lease[]): Promise<LeaseCheck> {
+  if (leases.length === 0) return { extended: [], lost: [] };
+  const { rows } = await db.query<{ id: string }>(RELEASE_SQL, [leases.map((l) => l.id), leases.map((l) => l.token)]);
+  return split(leases, new Set(rows.map((r) => r.id)));
 }

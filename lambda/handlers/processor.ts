@@ -1,0 +1,23 @@
+import type { Context } from 'aws-lambda';
+import { processorConfig } from '../core/config';
+import { getPool } from '../core/db';
+import { logger } from '../core/logger';
+import { PowertoolsMetrics } from '../core/metrics';
+import { runProcessor } from '../core/processor';
+import { createSummarizer } from '../core/summarize';
+import { summarizeWork } from '../core/work';
+
+/**
+ * Processor entry point, for the EventBridge schedule and for the upload
+ * path's async nudge alike: both just mean "drain the queue now".
+ */
+
+const config = processorConfig();
+const summarizer = createSummarizer(config);
+const metrics = new PowertoolsMetrics();
+
+export const handler = async (_event: unknown, context: Context) => {
+  logger.addContext(context);
+  const pool = await getPool();
+  return runProcessor({ pool, config, logger, metrics, work: summarizeWork(pool, summarizer, config) }, context);
+};

@@ -1,0 +1,243 @@
+import { processorConfig, type ProcessorConfig } from '../lambda/core/config';
+import { permanent } from '../lambda/core/errors';
+import { uuidv7 } from '../lambda/core/ids';
+import { logger } from '../lambda/core/logger';
+import { RecordingMetrics } from '../lambda/core/metrics';
+import { runProcessor, type JobWork, type ProcessorDeps } from '../lambda/core/processor';
+import { enqueueJobs, getJob } from '../lambda/core/queue';
+import { createPool } from '../lambda/core/db';
+import { createTestDatabase, type TestDatabase } from './support/db';
+import { fakeInvocation, installCompletionAudit } from './support/processor';
+
+const CLIENT = uuidv7();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase({ poolMax: 20 });
+  await installCompletionAudit(db.pool);
+});
+afterAll(async () => {
+  await db.drop();
+});
+beforeEach(async () => {
+  await db.pool.query('TRUNCATE summary_jobs, job_dependencies, completion_audit, rate_limits');
+});
+
+function config(overrides: Record<string, string> = {}): ProcessorConfig {
+  return processorConfig({
+    BATCH_SIZE: '10',
+    CONCURRENCY: '4',
+    LEASE_SECONDS: '30',
+    HEARTBEAT_SECONDS: '5',
+    JOB_TIMEOUT_MS: '2000',
+    SAFETY_MARGIN_MS: '2500',
+    WORKER_ID: 'test',
+    ...overrides,
+  });
+}
+
+function deps(work: JobWork, cfg = config(), metrics = new RecordingMetrics()): ProcessorDeps & { metrics: RecordingMetrics } {
+  return { pool: db.pool, config: cfg, logger, metrics, work, backoff: { baseSeconds: 0, maxSeconds: 0 } };
+}
+
+const enqueue = (n: number, extra = {}) => enqueueJobs(db.pool, Array.from({ length: n }, (_, i) => ({ clientId: CLIENT, payload: { n: i }, ...extra })));
+const statuses = async () =>
+  Object.fromEntries((await db.pool.query(`SELECT status, count(*)::int AS n FROM summary_jobs GROUP BY status`)).rows.map((r) => [r.status, r.n]));
+
+describe('runProcessor', () => {
+  it('drains a batch, stores each result, and emits its metrics', async () => {
+    await enqueue(35);
+    const d = deps(async (job) => ({ summary: `job ${String(job.payload.n)}` }));
+    const run = await runProcessor(d, fakeInvocation(60_000));
+    expect(run).toMatchObject({ claimed: 35, completed: 35, retried: 0, failed: 0, stoppedBy: 'empty' });
+    expect(await statuses()).toEqual({ completed: 35 });
+    const { rows } = await db.pool.query(`SELECT payload->>'n' AS n, result->>'summary' AS s FROM summary_jobs`);
+    expect(rows.every((r) => r.s === `job ${r.n}`)).toBe(true);
+    expect(d.metrics.sum('JobsCompleted')).toBe(35);
+    expect(d.metrics.sum('ProcessorInvocations')).toBe(1);
+    expect(d.metrics.points.filter((p) => p.name === 'ProcessingDuration')).toHaveLength(35);
+    expect(d.metrics.points.find((p) => p.name === 'QueueDepth')?.value).toBe(0);
+  });
+
+  it('never runs more jobs at once than the configured concurrency', async () => {
+    await enqueue(30);
+    let now = 0;
+    let peak = 0;
+    await runProcessor(
+      deps(async () => {
+        peak = Math.max(peak, ++now);
+        await sleep(20);
+        now -= 1;
+        return {};
+      }, config({ CONCURRENCY: '3' })),
+      fakeInvocation(60_000),
+    );
+    expect(peak).toBe(3);
+  });
+
+  it('retries a throwing job with backoff, then fails it for good with the metrics and the error kept', async () => {
+    const [{ job }] = (await enqueue(1, { maxAttempts: 3 })) as [{ job: { id: string } }];
+    const d = deps(async () => {
+      throw new Error('model exploded');
+    });
+    const run = await runProcessor(d, fakeInvocation(60_000));
+    expect(run).toMatchObject({ retried: 2, failed: 1, completed: 0 });
+    expect(await getJob(db.pool, job.id, null)).toMatchObject({ status: 'failed', attempts: 3, lastError: 'model exploded' });
+    expect(d.metrics.sum('JobsRetried')).toBe(2);
+    const failed = d.metrics.points.filter((p) => p.name === 'JobsFailed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.context).toMatchObject({ jobId: job.id, clientId: CLIENT, error: 'model exploded' });
+  });
+
+  it('fails a permanent error at once and keeps the rest of the batch going', async () => {
+    await enqueue(6);
+    const run = await runProcessor(
+      deps(async (job) => {
+        if (job.payload.n === 2) throw permanent('document is empty');
+        return { ok: true };
+      }),
+      fakeInvocation(60_000),
+    );
+    expect(run).toMatchObject({ completed: 5, failed: 1, retried: 0 });
+    expect(await statuses()).toEqual({ completed: 5, failed: 1 });
+  });
+
+  it('cuts off a hung job at the per-job timeout and treats it as a failure', async () => {
+    const [{ job }] = (await enqueue(1, { maxAttempts: 1 })) as [{ job: { id: string } }];
+    let aborted = false;
+    const run = await runProcessor(
+      deps(
+        (_job, ctx) =>
+          new Promise(() => {
+            ctx.signal.addEventListener('abort', () => (aborted = true));
+          }),
+        config({ JOB_TIMEOUT_MS: '300' }),
+      ),
+      fakeInvocation(60_000),
+    );
+    expect(run.failed).toBe(1);
+    expect(aborted).toBe(true);
+    expect(await getJob(db.pool, job.id, null)).toMatchObject({ status: 'failed', lastError: 'job timed out after 300 ms' });
+  });
+
+  it('abandons a job whose lease was taken over, and never writes its result', async () => {
+    const [{ job }] = (await enqueue(1)) as [{ job: { id: string } }];
+    let signalled = false;
+    const run = await runProcessor(
+      deps(
+        async (_job, ctx) => {
+          // Another worker takes the job over (as after a reap and a new claim).
+          await db.pool.query(`UPDATE summary_jobs SET lease_token = gen_random_uuid(), lease_owner = 'thief' WHERE id = $1`, [job.id]);
+          await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+          signalled = true;
+          return { summary: 'from the old worker' };
+        },
+        config({ HEARTBEAT_SECONDS: '1', LEASE_SECONDS: '4' }),
+      ),
+      fakeInvocation(60_000),
+    );
+    expect(signalled).toBe(true);
+    expect(run).toMatchObject({ completed: 0, lost: 1 });
+    expect(await getJob(db.pool, job.id, null)).toMatchObject({ status: 'running', leaseOwner: 'thief', result: null });
+  });
+
+  it('does not complete a job whose lease was stolen while its work finished', async () => {
+    const [{ job }] = (await enqueue(1)) as [{ job: { id: string } }];
+    const run = await runProcessor(
+      deps(async () => {
+        await db.pool.query(`UPDATE summary_jobs SET lease_token = gen_random_uuid(), lease_owner = 'thief' WHERE id = $1`, [job.id]);
+        return { summary: 'late' };
+      }),
+      fakeInvocation(60_000),
+    );
+    expect(run).toMatchObject({ completed: 0, lost: 1 });
+    expect(await getJob(db.pool, job.id, null)).toMatchObject({ status: 'running', result: null });
+  });
+
+  it('never processes a job twice with two invocations running at once over thousands of jobs', async () => {
+    const total = 4000;
+    for (let i = 0; i < total; i += 1000) await enqueue(1000);
+    const seen = new Map<string, number>();
+    const work: JobWork = async (job) => {
+      seen.set(job.id, (seen.get(job.id) ?? 0) + 1);
+      if (seen.size % 50 === 0) await sleep(1);
+      return { ok: 1 };
+    };
+    const poolA = createPool({ connectionString: db.url, max: 4 });
+    const poolB = createPool({ connectionString: db.url, max: 4 });
+    try {
+      const cfg = config({ BATCH_SIZE: '50', CONCURRENCY: '16' });
+      const [a, b] = await Promise.all([
+        runProcessor({ ...deps(work, { ...cfg, workerId: 'a' }), pool: poolA }, fakeInvocation(120_000)),
+        runProcessor({ ...deps(work, { ...cfg, workerId: 'b' }), pool: poolB }, fakeInvocation(120_000)),
+      ]);
+      expect(a.completed + b.completed).toBe(total);
+      expect(a.completed).toBeGreaterThan(0);
+      expect(b.completed).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([poolA.end(), poolB.end()]);
+    }
+    expect(seen.size).toBe(total);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    const audit = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT job_id)::int AS d FROM completion_audit`);
+    expect(audit.rows[0]).toEqual({ n: total, d: total });
+  });
+
+  it('stops claiming when the remaining time falls below the safety margin, releasing what it had not started', async () => {
+    await enqueue(40);
+    const invocation = fakeInvocation(3_000);
+    const run = await runProcessor(
+      deps(
+        async () => {
+          await sleep(100);
+          return {};
+        },
+        config({ CONCURRENCY: '2', BATCH_SIZE: '10', JOB_TIMEOUT_MS: '500', SAFETY_MARGIN_MS: '2000' }),
+      ),
+      invocation,
+    );
+    expect(run.stoppedBy).toBe('time');
+    expect(run.completed).toBeGreaterThan(0);
+    expect(run.completed).toBeLessThan(40);
+    // Nothing is left running, nothing claimed-but-unstarted lost an attempt.
+    const s = await statuses();
+    expect(s.running).toBeUndefined();
+    expect(s.completed + s.queued).toBe(40);
+    const { rows } = await db.pool.query(`SELECT max(attempts)::int AS a FROM summary_jobs WHERE status = 'queued'`);
+    expect(rows[0].a).toBe(0);
+    expect(invocation.getRemainingTimeInMillis()).toBeGreaterThan(1000);
+  });
+
+  it('reaps expired leases at the start of each run and reports them', async () => {
+    await enqueue(3);
+    await db.pool.query(
+      `UPDATE summary_jobs SET status = 'running', attempts = 1, lease_token = gen_random_uuid(), lease_owner = 'dead',
+         lease_expires_at = now() - interval '1 minute'`,
+    );
+    const d = deps(async () => ({ ok: true }));
+    const run = await runProcessor(d, fakeInvocation(60_000));
+    expect(run).toMatchObject({ reaped: 3, completed: 3 });
+    expect(d.metrics.sum('JobsReaped')).toBe(3);
+    const { rows } = await db.pool.query(`SELECT DISTINCT attempts FROM summary_jobs`);
+    expect(rows).toEqual([{ attempts: 2 }]);
+  });
+
+  it('stops claiming on shutdown and lets running jobs finish', async () => {
+    await enqueue(20);
+    const shutdown = new AbortController();
+    const run = await runProcessor(
+      deps(async () => {
+        shutdown.abort();
+        await sleep(50);
+        return {};
+      }, config({ CONCURRENCY: '2', BATCH_SIZE: '10' })),
+      fakeInvocation(60_000),
+      shutdown.signal,
+    );
+    expect(run.stoppedBy).toBe('shutdown');
+    expect(run.completed).toBe(2);
+    expect(run.released).toBe(8);
+    expect(await statuses()).toEqual({ completed: 2, queued: 18 });
+  });
+});
