@@ -1,0 +1,120 @@
+import { createClient } from '../lambda/core/clients';
+import { createPool } from '../lambda/core/db';
+import { uuidv7 } from '../lambda/core/ids';
+import { claimFairJobs, listRateLimits, setRateLimit, deleteRateLimit } from '../lambda/core/limits';
+import { completeJobs, enqueueJobs, type ClaimedJob } from '../lambda/core/queue';
+import { createTestDatabase, type TestDatabase } from './support/db';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase({ poolMax: 20 });
+});
+afterAll(async () => {
+  await db.drop();
+});
+beforeEach(async () => {
+  await db.pool.query('TRUNCATE summary_jobs, rate_limits');
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const claim = (limit: number, workerId = 'w') => claimFairJobs(db.pool, { workerId, limit, leaseSeconds: 60 });
+const complete = (jobs: ClaimedJob[]) => completeJobs(db.pool, jobs.map((j) => ({ id: j.id, token: j.leaseToken, result: {} })));
+const enqueue = (clientId: string, n: number, extra: Record<string, unknown> = {}) =>
+  enqueueJobs(db.pool, Array.from({ length: n }, () => ({ clientId, ...extra })));
+const countBy = (jobs: ClaimedJob[], key: (j: ClaimedJob) => string) =>
+  jobs.reduce<Record<string, number>>((acc, j) => ({ ...acc, [key(j)]: (acc[key(j)] ?? 0) + 1 }), {});
+
+describe('fair claiming', () => {
+  it('does not let a client with a big backlog starve one with a few jobs', async () => {
+    const big = uuidv7();
+    const small = uuidv7();
+    await enqueue(big, 3000);
+    await enqueue(small, 10);
+    const first = await claim(20);
+    expect(countBy(first, (j) => j.clientId)).toEqual({ [big]: 10, [small]: 10 });
+  });
+
+  it('shares the claim by client weight and keeps priority order within a client', async () => {
+    const gold = (await createClient(db.pool, 'gold', { weight: 3 })).client.id;
+    const basic = (await createClient(db.pool, 'basic', { weight: 1 })).client.id;
+    await enqueue(gold, 100);
+    await enqueue(basic, 100, { priority: 0 });
+    const [urgent] = await enqueue(basic, 1, { priority: 50 });
+    const jobs = await claim(40);
+    expect(countBy(jobs, (j) => j.clientId)).toEqual({ [gold]: 30, [basic]: 10 });
+    const basicJobs = jobs.filter((j) => j.clientId === basic);
+    expect(basicJobs.map((j) => j.id)).toContain(urgent!.job.id);
+  });
+});
+
+describe('rate limits', () => {
+  it('caps jobs running at once for a client across many concurrent claimers, without stalling other clients', async () => {
+    const limited = uuidv7();
+    const free = uuidv7();
+    await enqueue(limited, 200);
+    await enqueue(free, 200);
+    await setRateLimit(db.pool, { scope: 'client', key: limited, maxPerInterval: null, intervalSeconds: 60, maxRunning: 3 });
+    const pool = createPool({ connectionString: db.url, max: 10 });
+    const claimed: ClaimedJob[] = [];
+    try {
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, w) => {
+          for (let i = 0; i < 10; i++) claimed.push(...(await claimFairJobs(pool, { workerId: `w${w}`, limit: 7, leaseSeconds: 60 })));
+        }),
+      );
+    } finally {
+      await pool.end();
+    }
+    const byClient = countBy(claimed, (j) => j.clientId);
+    expect(byClient[limited]).toBe(3);
+    expect(byClient[free]).toBe(200);
+    const running = await db.pool.query(`SELECT count(*)::int AS n FROM summary_jobs WHERE client_id = $1 AND status = 'running'`, [limited]);
+    expect(running.rows[0].n).toBe(3);
+    // Finishing one frees one slot.
+    await complete(claimed.filter((j) => j.clientId === limited).slice(0, 1));
+    expect(countBy(await claim(10), (j) => j.clientId)).toEqual({ [limited]: 1 });
+  });
+
+  it('caps jobs started per interval for a job type under concurrency, and opens again in the next window', async () => {
+    const a = uuidv7();
+    const b = uuidv7();
+    await enqueue(a, 100, { jobType: 'digest' });
+    await enqueue(b, 100, { jobType: 'digest' });
+    await enqueue(b, 50, { jobType: 'summarize' });
+    await setRateLimit(db.pool, { scope: 'job_type', key: 'digest', maxPerInterval: 5, intervalSeconds: 2, maxRunning: null });
+    const pool = createPool({ connectionString: db.url, max: 10 });
+    const started: ClaimedJob[] = [];
+    try {
+      await Promise.all(
+        Array.from({ length: 6 }, async (_, w) => {
+          for (let i = 0; i < 8; i++) {
+            const jobs = await claimFairJobs(pool, { workerId: `w${w}`, limit: 4, leaseSeconds: 60 });
+            started.push(...jobs);
+            await completeJobs(pool, jobs.map((j) => ({ id: j.id, token: j.leaseToken, result: {} })));
+          }
+        }),
+      );
+    } finally {
+      await pool.end();
+    }
+    const byType = countBy(started, (j) => j.jobType);
+    expect(byType.digest).toBe(5);
+    expect(byType.summarize).toBe(50);
+    await sleep(2100);
+    const next = await claim(20);
+    expect(countBy(next, (j) => j.jobType)).toEqual({ digest: 5 });
+  });
+
+  it('is table-driven: limits can be listed, changed and removed at runtime', async () => {
+    const c = uuidv7();
+    await enqueue(c, 30);
+    await setRateLimit(db.pool, { scope: 'client', key: c, maxPerInterval: 2, intervalSeconds: 3600, maxRunning: null });
+    expect(await claim(10)).toHaveLength(2);
+    expect(await claim(10)).toHaveLength(0);
+    await setRateLimit(db.pool, { scope: 'client', key: c, maxPerInterval: 5, intervalSeconds: 3600, maxRunning: null });
+    expect(await claim(10)).toHaveLength(3);
+    expect(await listRateLimits(db.pool)).toEqual([{ scope: 'client', key: c, maxPerInterval: 5, intervalSeconds: 3600, maxRunning: null }]);
+    expect(await deleteRateLimit(db.pool, 'client', c)).toBe(true);
+    expect(await claim(10)).toHaveLength(10);
+  });
+});
