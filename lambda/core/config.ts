@@ -74,6 +74,10 @@ export interface ProcessorConfig {
   defaultMaxSentences: number;
   /** Fair claim (round-robin across clients, rate limits applied) or plain priority order. */
   claimMode: 'fair' | 'priority';
+  /** Finished jobs older than this are pruned (0: keep forever). */
+  retentionSeconds: number;
+  retentionBatchSize: number;
+  retentionMaxBatches: number;
 }
 
 export function processorConfig(env: Env = process.env): ProcessorConfig {
@@ -96,6 +100,9 @@ export function processorConfig(env: Env = process.env): ProcessorConfig {
     bedrockModelId: env.BEDROCK_MODEL_ID || 'anthropic.claude-3-haiku-20240307-v1:0',
     defaultMaxSentences: int(env, 'SUMMARY_SENTENCES', 3, 1, 50),
     claimMode: oneOf(env, 'CLAIM_MODE', 'fair', ['fair', 'priority'] as const),
+    retentionSeconds: int(env, 'RETENTION_DAYS', 30, 0, 3650) * 86_400,
+    retentionBatchSize: int(env, 'RETENTION_BATCH_SIZE', 1000, 1, 50_000),
+    retentionMaxBatches: int(env, 'RETENTION_MAX_BATCHES', 5, 0, 1000),
   };
 }
 

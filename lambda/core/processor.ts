@@ -10,6 +10,7 @@ import {
   completeJobs,
   failJobs,
   heartbeatJobs,
+  pruneFinishedJobs,
   queueStats,
   reapExpiredLeases,
   releaseJobs,
@@ -19,6 +20,7 @@ import {
   type FailureOutcome,
 } from './queue';
 import { claimFairJobs } from './limits';
+import { enqueueDueSchedules } from './recurring';
 
 /**
  * One processor invocation: reap lapsed leases, then claim and run jobs with
@@ -58,6 +60,8 @@ export interface ProcessorRun {
   failed: number;
   lost: number;
   released: number;
+  /** Finished jobs deleted by retention. */
+  pruned: number;
   stoppedBy: 'empty' | 'time' | 'shutdown';
 }
 
@@ -68,7 +72,7 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
   const { pool, config, logger, metrics } = deps;
   const workerId = `${config.workerId ?? hostname()}:${invocation.awsRequestId}`;
   const started = Date.now();
-  const run: ProcessorRun = { reaped: 0, claimed: 0, completed: 0, retried: 0, failed: 0, lost: 0, released: 0, stoppedBy: 'empty' };
+  const run: ProcessorRun = { reaped: 0, claimed: 0, completed: 0, retried: 0, failed: 0, lost: 0, released: 0, pruned: 0, stoppedBy: 'empty' };
   metrics.add(Metric.ProcessorInvocations, 1);
 
   const reportFailedForGood = (o: FailureOutcome) => {
@@ -92,6 +96,13 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
     logger.warn('reaped expired leases', { count: reaped.length, jobIds: reaped.slice(0, 20).map((r) => r.id) });
     reaped.filter((r) => r.status === 'failed').forEach(reportFailedForGood);
   }
+
+  // Recurring schedules whose tick has come become ordinary jobs.
+  const scheduled = await enqueueDueSchedules(pool).catch((err) => {
+    logger.error('enqueueing recurring jobs failed', err as Error);
+    return 0;
+  });
+  if (scheduled > 0) logger.info('recurring jobs enqueued', { count: scheduled });
 
   // 2. Claim and run.
   const maxDeadline = started + config.maxRunMs;
@@ -225,7 +236,19 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
     await Promise.allSettled([...running]);
   }
 
-  // 3. Queue signals for the dashboard and the age alarm.
+  // 3. Retention, in bounded batches, only with time to spare.
+  if (config.retentionSeconds > 0) {
+    for (let i = 0; i < config.retentionMaxBatches && !shutdown?.aborted && invocation.getRemainingTimeInMillis() > config.safetyMarginMs; i++) {
+      const pruned = await pruneFinishedJobs(pool, config.retentionSeconds, config.retentionBatchSize).catch((err) => {
+        logger.error('pruning finished jobs failed', err as Error);
+        return 0;
+      });
+      run.pruned += pruned;
+      if (pruned < config.retentionBatchSize) break;
+    }
+  }
+
+  // 4. Queue signals for the dashboard and the age alarm.
   try {
     const stats = await queueStats(pool, { windowSeconds: 60 });
     metrics.add(Metric.QueueDepth, stats.queued);

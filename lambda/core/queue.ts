@@ -815,3 +815,31 @@ export async function releaseJobs(db: Db, leases: Lease[]): Promise<LeaseCheck> 
   const { rows } = await db.query<{ id: string }>(RELEASE_SQL, [leases.map((l) => l.id), leases.map((l) => l.token)]);
   return split(leases, new Set(rows.map((r) => r.id)));
 }
+
+// ---------------------------------------------------------------------------
+// Retention
+
+// Oldest finished jobs first, a bounded batch at a time, skipping any row a
+// claimer or an operator holds: pruning never waits on, or blocks, the hot path.
+const PRUNE_SQL = `
+WITH doomed AS (
+  SELECT id FROM summary_jobs
+  WHERE finished_at < now() - $1 * interval '1 second'
+  ORDER BY finished_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+), jobs AS (
+  DELETE FROM summary_jobs j USING doomed d WHERE j.id = d.id RETURNING j.id, j.upload_id
+), edges AS (
+  DELETE FROM job_dependencies WHERE job_id IN (SELECT id FROM jobs) OR depends_on IN (SELECT id FROM jobs)
+), files AS (
+  DELETE FROM uploads WHERE id IN (SELECT upload_id FROM jobs WHERE upload_id IS NOT NULL)
+)
+SELECT count(*)::int AS n FROM jobs
+`;
+
+/** Deletes up to `batchSize` jobs (and their uploads) finished longer than `olderThanSeconds` ago. */
+export async function pruneFinishedJobs(db: Db, olderThanSeconds: number, batchSize = 1000): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(PRUNE_SQL, [olderThanSeconds, batchSize]);
+  return rows[0]!.n;
+}

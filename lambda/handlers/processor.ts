@@ -5,7 +5,7 @@ import { logger } from '../core/logger';
 import { PowertoolsMetrics } from '../core/metrics';
 import { runProcessor } from '../core/processor';
 import { createSummarizer } from '../core/summarize';
-import { summarizeWork } from '../core/work';
+import { jobWork } from '../core/work';
 
 /**
  * Processor entry point, for the EventBridge schedule and for the upload
@@ -19,5 +19,5 @@ const metrics = new PowertoolsMetrics();
 export const handler = async (_event: unknown, context: Context) => {
   logger.addContext(context);
   const pool = await getPool();
-  return runProcessor({ pool, config, logger, metrics, work: summarizeWork(pool, summarizer, config) }, context);
+  return runProcessor({ pool, config, logger, metrics, work: jobWork(pool, summarizer, config) }, context);
 };
