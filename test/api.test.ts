@@ -278,3 +278,27 @@ describe('health and routing', () => {
     expect(res.body).not.toMatch(/ECONNREFUSED|secret-host|at /);
   });
 });
+
+describe('schedules and limits over the API', () => {
+  it('creates, lists and deletes a client\'s recurring digest, and rejects a bad cron', async () => {
+    const made = await api.call(apiEvent('POST', '/schedules', { headers: as(keyA), body: { name: 'daily', cron: '0 7 * * *', timezone: 'Europe/Paris', options: { windowHours: 24 } } }));
+    expect(made.statusCode).toBe(200);
+    expect(made.json).toMatchObject({ name: 'daily', cron: '0 7 * * *', timezone: 'Europe/Paris', jobType: 'digest', nextRunAt: expect.any(String) });
+    const bad = await api.call(apiEvent('POST', '/schedules', { headers: as(keyA), body: { name: 'x', cron: '99 * * * *' } }));
+    expect(bad.statusCode).toBe(400);
+    expect((await api.call(apiEvent('GET', '/schedules', { headers: as(keyB) }))).json.items).toEqual([]);
+    expect((await api.call(apiEvent('GET', '/schedules', { headers: as(keyA) }))).json.items.map((s: { name: string }) => s.name)).toEqual(['daily']);
+    expect((await api.call(apiEvent('DELETE', '/schedules/daily', { headers: as(keyB) }))).statusCode).toBe(404);
+    expect((await api.call(apiEvent('DELETE', '/schedules/daily', { headers: as(keyA) }))).statusCode).toBe(204);
+  });
+
+  it('lets only the admin set, list and remove rate limits', async () => {
+    const body = { scope: 'job_type', key: 'summarize', maxPerInterval: 100, intervalSeconds: 60 };
+    expect((await api.call(apiEvent('POST', '/admin/limits', { headers: as(keyA), body }))).statusCode).toBe(403);
+    expect((await api.call(apiEvent('POST', '/admin/limits', { headers: as(ADMIN_KEY), body }))).statusCode).toBe(200);
+    expect((await api.call(apiEvent('POST', '/admin/limits', { headers: as(ADMIN_KEY), body: { scope: 'job_type', key: 'summarize' } }))).statusCode).toBe(400);
+    const list = await api.call(apiEvent('GET', '/admin/limits', { headers: as(ADMIN_KEY) }));
+    expect(list.json.items).toEqual([{ scope: 'job_type', key: 'summarize', maxPerInterval: 100, intervalSeconds: 60, maxRunning: null }]);
+    expect((await api.call(apiEvent('DELETE', '/admin/limits/job_type/summarize', { headers: as(ADMIN_KEY) }))).statusCode).toBe(204);
+  });
+});

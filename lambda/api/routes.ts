@@ -9,7 +9,9 @@ import { QueueInputError, cancelJob, getJob, listJobs, queueStats, retryJob, typ
 import { submitUpload } from '../core/uploads';
 import { badRequest, header, json, notFound, problem } from './http';
 import { presentJob } from './present';
-import { encodeCursor, jobIdOf, parseListQuery, parseUpload } from './validate';
+import { encodeCursor, jobIdOf, parseLimit, parseListQuery, parseSchedule, parseUpload, scheduleNameOf } from './validate';
+import { deleteSchedule, listSchedules, upsertSchedule, ScheduleError, type Schedule } from '../core/recurring';
+import { deleteRateLimit, listRateLimits, setRateLimit } from '../core/limits';
 
 /**
  * The API as one route table. The Lambda handler and the local HTTP server both
@@ -40,7 +42,7 @@ export interface RequestContext {
 }
 
 export interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** With {name} placeholders, as in the OpenAPI document. */
   path: string;
   auth: Auth;
@@ -56,6 +58,21 @@ function changeResponse(result: ChangeResult, action: string, allowedFrom: strin
 }
 
 const clientId = (ctx: RequestContext) => ctx.client!.id;
+
+function presentSchedule(s: Schedule): Record<string, unknown> {
+  return {
+    name: s.name,
+    cron: s.cron,
+    timezone: s.timezone,
+    jobType: s.jobType,
+    options: s.payload,
+    priority: s.priority,
+    nextRunAt: s.nextRunAt.toISOString(),
+    lastTickAt: s.lastTickAt?.toISOString() ?? null,
+    lastJobId: s.lastJobId,
+    missedTicks: s.missedTicks,
+  };
+}
 
 export const ROUTES: Route[] = [
   {
@@ -139,6 +156,71 @@ export const ROUTES: Route[] = [
     path: '/stats',
     auth: 'client',
     handle: async (ctx) => json(200, await queueStats(ctx.pool, { clientId: clientId(ctx) })),
+  },
+  {
+    method: 'GET',
+    path: '/schedules',
+    auth: 'client',
+    handle: async (ctx) => json(200, { items: (await listSchedules(ctx.pool, clientId(ctx))).map(presentSchedule) }),
+  },
+  {
+    method: 'POST',
+    path: '/schedules',
+    auth: 'client',
+    handle: async (ctx) => {
+      const input = parseSchedule(ctx.event);
+      try {
+        const schedule = await upsertSchedule(ctx.pool, {
+          clientId: clientId(ctx),
+          name: input.name,
+          cron: input.cron,
+          timezone: input.timezone,
+          jobType: input.jobType,
+          priority: input.priority,
+          payload: { windowHours: input.windowHours, ...(input.maxSentences ? { maxSentences: input.maxSentences } : {}) },
+        });
+        return json(200, presentSchedule(schedule));
+      } catch (err) {
+        if (err instanceof ScheduleError) throw badRequest(err.message, 'invalid-schedule');
+        throw err;
+      }
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/schedules/{name}',
+    auth: 'client',
+    handle: async (ctx) => {
+      if (!(await deleteSchedule(ctx.pool, clientId(ctx), scheduleNameOf(ctx.params.name)))) throw notFound('no such schedule');
+      return { statusCode: 204, headers: { 'cache-control': 'no-store' }, body: '' };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/admin/limits',
+    auth: 'admin',
+    handle: async (ctx) => json(200, { items: await listRateLimits(ctx.pool) }),
+  },
+  {
+    method: 'POST',
+    path: '/admin/limits',
+    auth: 'admin',
+    handle: async (ctx) => {
+      const limit = parseLimit(ctx.event);
+      await setRateLimit(ctx.pool, limit);
+      return json(200, limit);
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/admin/limits/{scope}/{key}',
+    auth: 'admin',
+    handle: async (ctx) => {
+      const scope = ctx.params.scope;
+      if (scope !== 'client' && scope !== 'job_type') throw badRequest('scope must be "client" or "job_type"');
+      if (!(await deleteRateLimit(ctx.pool, scope, ctx.params.key!.slice(0, 100)))) throw notFound('no such limit');
+      return { statusCode: 204, headers: { 'cache-control': 'no-store' }, body: '' };
+    },
   },
   {
     method: 'GET',

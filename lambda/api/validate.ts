@@ -253,3 +253,87 @@ export function parseListQuery(query: Record<string, string | undefined> | null,
   }
   return out;
 }
+
+// --- schedules and limits -------------------------------------------------------
+
+function jsonObject(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers'>): Record<string, unknown> {
+  if (mediaType(header(event, 'content-type')) !== 'application/json') {
+    throw new ProblemError(415, 'Unsupported media type', 'send application/json', 'unsupported-media-type');
+  }
+  const bytes = bodyBytes(event);
+  if (bytes.length > 64 * 1024) throw tooLarge(bytes.length, 64 * 1024);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw badRequest('the body is not valid JSON', 'malformed-json');
+  }
+  if (!isPlainObject(parsed)) throw badRequest('the JSON body must be an object');
+  return parsed;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function scheduleNameOf(raw: unknown, field = 'name'): string {
+  if (typeof raw !== 'string' || !NAME_RE.test(raw)) throw badRequest(`${field} must be 1-63 letters, digits, dot, dash or underscore`);
+  return raw;
+}
+
+export interface ScheduleInput {
+  name: string;
+  cron: string;
+  timezone: string;
+  jobType: 'digest';
+  maxSentences: number | null;
+  windowHours: number;
+  priority: number;
+}
+
+export function parseSchedule(event: APIGatewayProxyEvent): ScheduleInput {
+  const body = jsonObject(event);
+  rejectUnknown('the body', body, ['name', 'cron', 'timezone', 'jobType', 'options']);
+  if (typeof body.cron !== 'string' || body.cron.length === 0 || body.cron.length > 100) throw badRequest('cron must be a cron expression, e.g. "0 7 * * *"');
+  if (body.timezone !== undefined && (typeof body.timezone !== 'string' || !/^[A-Za-z_+\-/0-9]{1,64}$/.test(body.timezone))) {
+    throw badRequest('timezone must be an IANA time zone name, e.g. Europe/Paris');
+  }
+  if (body.jobType !== undefined && body.jobType !== 'digest') throw badRequest('jobType must be "digest"');
+  const options = body.options === undefined ? {} : body.options;
+  if (!isPlainObject(options)) throw badRequest('options must be an object');
+  rejectUnknown('options', options, ['priority', 'maxSentences', 'windowHours']);
+  return {
+    name: scheduleNameOf(body.name),
+    cron: body.cron,
+    timezone: (body.timezone as string | undefined) ?? 'UTC',
+    jobType: 'digest',
+    priority: options.priority === undefined ? 0 : intIn('options.priority', options.priority, -100, 100),
+    maxSentences: options.maxSentences === undefined ? null : intIn('options.maxSentences', options.maxSentences, 1, 50),
+    windowHours: options.windowHours === undefined ? 24 : intIn('options.windowHours', options.windowHours, 1, 24 * 31),
+  };
+}
+
+export interface LimitInput {
+  scope: 'client' | 'job_type';
+  key: string;
+  maxPerInterval: number | null;
+  intervalSeconds: number;
+  maxRunning: number | null;
+}
+
+export function parseLimit(event: APIGatewayProxyEvent): LimitInput {
+  const body = jsonObject(event);
+  rejectUnknown('the body', body, ['scope', 'key', 'maxPerInterval', 'intervalSeconds', 'maxRunning']);
+  if (body.scope !== 'client' && body.scope !== 'job_type') throw badRequest('scope must be "client" or "job_type"');
+  if (body.scope === 'client' && (typeof body.key !== 'string' || !isUuid(body.key))) throw badRequest('key must be the client id (a UUID) for scope "client"');
+  if (body.scope === 'job_type' && (typeof body.key !== 'string' || !NAME_RE.test(body.key))) throw badRequest('key must be a job type name');
+  const nullableInt = (name: string, v: unknown) => (v === undefined || v === null ? null : intIn(name, v, 0, 1_000_000));
+  const limit: LimitInput = {
+    scope: body.scope,
+    key: (body.key as string).toLowerCase(),
+    maxPerInterval: nullableInt('maxPerInterval', body.maxPerInterval),
+    intervalSeconds: body.intervalSeconds === undefined ? 60 : intIn('intervalSeconds', body.intervalSeconds, 1, 86_400),
+    maxRunning: nullableInt('maxRunning', body.maxRunning),
+  };
+  if (body.scope === 'job_type') limit.key = body.key as string;
+  if (limit.maxPerInterval === null && limit.maxRunning === null) throw badRequest('set maxPerInterval, maxRunning or both');
+  return limit;
+}
