@@ -9,7 +9,8 @@ import type { Pool, PoolClient } from 'pg';
  * serialises concurrent runners (a session lock would pin an RDS Proxy connection).
  */
 
-export const MIGRATIONS_DIR = join(__dirname, '..', '..', 'migrations');
+// Beside the sources in the repository; a bundled Lambda ships them elsewhere and says where.
+export const MIGRATIONS_DIR = process.env.MIGRATIONS_DIR || join(__dirname, '..', '..', 'migrations');
 
 // Arbitrary constant shared by every runner of this schema.
 const MIGRATION_LOCK_KEY = 7_301_202_611;
