@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
+import { dashboardRoutes } from '../lambda/api/dashboard';
 import { createApiHandler } from '../lambda/api/routes';
 import { PROCESSOR_SCHEDULE_MINUTES } from '../lambda/core/alarm-rules';
 import { createClient, findClientByName, hashApiKey } from '../lambda/core/clients';
@@ -124,12 +125,14 @@ async function main() {
     nudge: async () => invokeProcessor(),
     logger,
     config: api,
+    extraRoutes: dashboardRoutes,
   });
   const http = await startHttpServer(handler, { port: PORT, host: HOST });
   invokeProcessor();
 
   console.log(`
 summary-jobs is running (local mode)
+  dashboard  ${http.url}/dashboard (paste the admin key)
   API        ${http.url}   (processor every ${INTERVAL_MS} ms here; every ${PROCESSOR_SCHEDULE_MINUTES} min in AWS)
   database   ${embedded ? `embedded PostgreSQL, data in ${join(LOCAL_DIR, 'pgdata')}` : 'DATABASE_URL'}
   dev key    ${devKey}

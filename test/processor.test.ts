@@ -77,7 +77,7 @@ describe('runProcessor', () => {
   });
 
   it('retries a throwing job with backoff, then fails it for good with the metrics and the error kept', async () => {
-    const [{ job }] = (await enqueue(1, { maxAttempts: 3 })) as [{ job: { id: string } }];
+    const { job } = (await enqueue(1, { maxAttempts: 3 }))[0]!;
     const d = deps(async () => {
       throw new Error('model exploded');
     });
@@ -104,7 +104,7 @@ describe('runProcessor', () => {
   });
 
   it('cuts off a hung job at the per-job timeout and treats it as a failure', async () => {
-    const [{ job }] = (await enqueue(1, { maxAttempts: 1 })) as [{ job: { id: string } }];
+    const { job } = (await enqueue(1, { maxAttempts: 1 }))[0]!;
     let aborted = false;
     const run = await runProcessor(
       deps(
@@ -122,7 +122,7 @@ describe('runProcessor', () => {
   });
 
   it('abandons a job whose lease was taken over, and never writes its result', async () => {
-    const [{ job }] = (await enqueue(1)) as [{ job: { id: string } }];
+    const { job } = (await enqueue(1))[0]!;
     let signalled = false;
     const run = await runProcessor(
       deps(
@@ -143,7 +143,7 @@ describe('runProcessor', () => {
   });
 
   it('does not complete a job whose lease was stolen while its work finished', async () => {
-    const [{ job }] = (await enqueue(1)) as [{ job: { id: string } }];
+    const { job } = (await enqueue(1))[0]!;
     const run = await runProcessor(
       deps(async () => {
         await db.pool.query(`UPDATE summary_jobs SET lease_token = gen_random_uuid(), lease_owner = 'thief' WHERE id = $1`, [job.id]);

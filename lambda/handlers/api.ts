@@ -1,4 +1,5 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { dashboardRoutes } from '../api/dashboard';
 import { createApiHandler } from '../api/routes';
 import { apiConfig } from '../core/config';
 import { getPool } from '../core/db';
@@ -21,4 +22,5 @@ export const handler = createApiHandler({
   },
   logger,
   config,
+  extraRoutes: dashboardRoutes,
 });
