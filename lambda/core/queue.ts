@@ -511,7 +511,7 @@ export async function reportProgress(db: Db, lease: Lease, percent: number, mess
 
 const COMPLETE_SQL = `
 UPDATE summary_jobs j
-SET status = 'completed', result = c.result, progress_percent = 100,
+SET status = 'completed', result = c.result, progress_percent = 100, progress_message = NULL,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
     finished_at = now(), updated_at = now()
 FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(id, token, result)
