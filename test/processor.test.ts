@@ -46,9 +46,9 @@ const statuses = async () =>
   Object.fromEntries((await db.pool.query(`SELECT status, count(*)::int AS n FROM summary_jobs GROUP BY status`)).rows.map((r) => [r.status, r.n]));
 
 describe('runProcessor', () => {
-  it('drains a batch, stores each result, and emits its metrics', async () => {
+  it.each(['fair', 'priority'])('drains a batch, stores each result, and emits its metrics (%s claim)', async (mode) => {
     await enqueue(35);
-    const d = deps(async (job) => ({ summary: `job ${String(job.payload.n)}` }));
+    const d = deps(async (job) => ({ summary: `job ${String(job.payload.n)}` }), config({ CLAIM_MODE: mode }));
     const run = await runProcessor(d, fakeInvocation(60_000));
     expect(run).toMatchObject({ claimed: 35, completed: 35, retried: 0, failed: 0, stoppedBy: 'empty' });
     expect(await statuses()).toEqual({ completed: 35 });

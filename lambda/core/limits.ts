@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Db } from './db';
-import { claimFairBatch, type ClaimAllowance, type ClaimOptions, type ClaimedJob } from './queue';
+import { claimFairBatch, completeJobs, type ClaimAllowance, type ClaimOptions, type ClaimedJob, type Completion, type LeaseCheck } from './queue';
 
 /**
  * Rate limits per client and per job type, kept in the rate_limits table and
@@ -72,18 +72,31 @@ function allowanceOf(limits: LimitRow[], running: Map<string, number>): ClaimAll
 
 /** Claims fairly across clients, within the rate limits in force. */
 export async function claimFairJobs(pool: Pool, opts: ClaimOptions): Promise<ClaimedJob[]> {
+  return (await completeAndClaimFair(pool, [], opts)).claimed;
+}
+
+/**
+ * Completes the given jobs and claims more, fairly and within the limits, in
+ * one transaction: one commit for both. Completing first frees their slots.
+ */
+export async function completeAndClaimFair(
+  pool: Pool,
+  completions: Completion[],
+  opts: ClaimOptions,
+): Promise<{ completed: LeaseCheck; claimed: ClaimedJob[] }> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
+    const completed = await completeJobs(client, completions);
     const { rows: limits } = await client.query<LimitRow>(
       `SELECT scope, key, max_per_interval, interval_seconds, max_running, started_in_window,
               window_start + interval_seconds * interval '1 second' > now() AS window_current
        FROM rate_limits ORDER BY scope, key FOR UPDATE`,
     );
     if (limits.length === 0) {
-      const jobs = await claimFairBatch(client, opts);
+      const claimed = await claimFairBatch(client, opts);
       await client.query('COMMIT');
-      return jobs;
+      return { completed, claimed };
     }
     const running = new Map<string, number>();
     if (limits.some((l) => l.max_running !== null)) {
@@ -114,7 +127,7 @@ export async function claimFairJobs(pool: Pool, opts: ClaimOptions): Promise<Cla
       );
     }
     await client.query('COMMIT');
-    return jobs;
+    return { completed, claimed: jobs };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

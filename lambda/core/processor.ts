@@ -6,7 +6,7 @@ import { JobError } from './errors';
 import type { Logger } from './logger';
 import type { MetricsSink } from './metrics';
 import {
-  claimJobs,
+  completeAndClaimJobs,
   completeJobs,
   failJobs,
   heartbeatJobs,
@@ -17,9 +17,10 @@ import {
   reportProgress,
   type BackoffOptions,
   type ClaimedJob,
+  type Completion,
   type FailureOutcome,
 } from './queue';
-import { claimFairJobs } from './limits';
+import { completeAndClaimFair } from './limits';
 import { enqueueDueSchedules } from './recurring';
 
 /**
@@ -132,6 +133,24 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
   }, config.heartbeatSeconds * 1000);
   heartbeat.unref();
 
+  let drained = false;
+  const claimOpts = { workerId, limit: config.batchSize, leaseSeconds: config.leaseSeconds };
+  // A finished job's completion rides along with the next claim: one commit for both.
+  const claimNext = (completions: Completion[]) =>
+    config.claimMode === 'fair'
+      ? completeAndClaimFair(pool, completions, claimOpts)
+      : completeAndClaimJobs(pool, completions, claimOpts);
+  const wantsMore = () =>
+    buffer.length === 0 && running.size <= config.concurrency && !drained && !shutdown?.aborted && timeForAnotherJob();
+  const take = (jobs: ClaimedJob[]) => {
+    // Nothing runnable (or rate limits hold the rest back): finish what runs, then end.
+    drained = jobs.length === 0;
+    run.claimed += jobs.length;
+    if (jobs.length > 0) metrics.add(Metric.JobsClaimed, jobs.length);
+    for (const job of jobs) held.set(job.id, { job, abort: new AbortController() });
+    buffer.push(...jobs);
+  };
+
   const runJob = async (job: ClaimedJob) => {
     const entry = held.get(job.id);
     if (!entry) return;
@@ -155,7 +174,9 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
         }),
         aborted,
       ]);
-      const done = await completeJobs(pool, [{ ...lease, result }]);
+      const completion = { ...lease, result };
+      const { completed: done, claimed } = wantsMore() ? await claimNext([completion]) : { completed: await completeJobs(pool, [completion]), claimed: [] };
+      take(claimed);
       const durationMs = Date.now() - t0;
       if (done.lost.length > 0) {
         run.lost += 1;
@@ -199,7 +220,6 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
   };
 
   try {
-    let drained = false;
     for (;;) {
       const stopping = Boolean(shutdown?.aborted) || !timeForAnotherJob();
       if (stopping) {
@@ -211,15 +231,9 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
         }
       } else {
         while (running.size < config.concurrency && buffer.length > 0) start(buffer.shift()!);
-        if (buffer.length === 0 && running.size < config.concurrency && !drained) {
-          const claimOpts = { workerId, limit: config.batchSize, leaseSeconds: config.leaseSeconds };
-          const jobs = config.claimMode === 'fair' ? await claimFairJobs(pool, claimOpts) : await claimJobs(pool, claimOpts);
-          // Nothing runnable (or rate limits hold the rest back): finish what runs, then end.
-          drained = jobs.length === 0;
-          run.claimed += jobs.length;
-          if (jobs.length > 0) metrics.add(Metric.JobsClaimed, jobs.length);
-          for (const job of jobs) held.set(job.id, { job, abort: new AbortController() });
-          buffer.push(...jobs);
+        if (running.size < config.concurrency && wantsMore()) {
+          const jobs = (await claimNext([])).claimed;
+          take(jobs);
           if (jobs.length > 0) continue;
         }
       }

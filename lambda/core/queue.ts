@@ -360,16 +360,18 @@ WHERE j.id = picked.id
 RETURNING ${jobColumns('j')}, j.lease_token
 `;
 
-// Strict priority order across all clients. The CTE is an optimisation fence:
-// the locking sub-select runs once, so the UPDATE can never touch more rows
-// than LIMIT.
-const CLAIM_SQL = `
-WITH picked AS (
+// Strict priority order across all clients: the next $2 runnable jobs.
+const PICK_BY_PRIORITY = `
   SELECT id FROM summary_jobs
   WHERE status = 'queued' AND pending_dependencies = 0 AND run_at <= now()
   ORDER BY priority DESC, run_at, id
   LIMIT $2
-  FOR UPDATE SKIP LOCKED
+  FOR UPDATE SKIP LOCKED`;
+
+// The CTE is an optimisation fence: the locking sub-select runs once, so the
+// UPDATE can never touch more rows than LIMIT.
+const CLAIM_SQL = `
+WITH picked AS (${PICK_BY_PRIORITY}
 )
 ${LEASE_UPDATE}`;
 
@@ -509,15 +511,18 @@ export async function reportProgress(db: Db, lease: Lease, percent: number, mess
 // ---------------------------------------------------------------------------
 // Complete and fail
 
-const COMPLETE_SQL = `
+// What a completion writes, fenced by the lease token. The arguments name the
+// parameters holding the ids, tokens and results.
+const completeUpdate = (ids: string, tokens: string, results: string) => `
 UPDATE summary_jobs j
 SET status = 'completed', result = c.result, progress_percent = 100, progress_message = NULL,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
     finished_at = now(), updated_at = now()
-FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(id, token, result)
+FROM unnest(${ids}::uuid[], ${tokens}::uuid[], ${results}::jsonb[]) AS c(id, token, result)
 WHERE j.id = c.id AND j.lease_token = c.token
-RETURNING j.id, j.has_dependents
-`;
+RETURNING j.id, j.has_dependents`;
+
+const COMPLETE_SQL = completeUpdate('$1', '$2', '$3');
 
 export interface Completion extends Lease {
   result: Record<string, unknown>;
@@ -534,6 +539,42 @@ export async function completeJobs(db: Db, completions: Completion[]): Promise<L
   const parents = rows.filter((r) => r.has_dependents).map((r) => r.id);
   if (parents.length > 0) await settleDependents(db, parents);
   return split(completions, new Set(rows.map((r) => r.id)));
+}
+
+// Completing a batch and claiming the next one in one statement: one commit
+// (one WAL flush) per batch instead of two. The two UPDATEs touch disjoint rows
+// (running ones are completed, queued ones claimed).
+const COMPLETE_AND_CLAIM_SQL = `
+WITH done AS (${completeUpdate('$4', '$5', '$6')}
+), picked AS (${PICK_BY_PRIORITY}
+), claimed AS (${LEASE_UPDATE})
+SELECT d.done_ids, d.parent_ids, c.*
+FROM (SELECT coalesce(array_agg(id), '{}') AS done_ids,
+             coalesce(array_agg(id) FILTER (WHERE has_dependents), '{}') AS parent_ids FROM done) d
+LEFT JOIN claimed c ON true
+`;
+
+/**
+ * Completes jobs and claims up to `opts.limit` more (priority order) in one
+ * statement, for a worker that finished some jobs and has room for more.
+ */
+export async function completeAndClaimJobs(
+  db: Db,
+  completions: Completion[],
+  opts: ClaimOptions,
+): Promise<{ completed: LeaseCheck; claimed: ClaimedJob[] }> {
+  const { rows } = await db.query<JobRow & { done_ids: string[]; parent_ids: string[] }>(COMPLETE_AND_CLAIM_SQL, [
+    opts.workerId,
+    opts.limit,
+    opts.leaseSeconds,
+    completions.map((c) => c.id),
+    completions.map((c) => c.token),
+    completions.map((c) => JSON.stringify(c.result)),
+  ]);
+  const first = rows[0]!;
+  if (first.parent_ids.length > 0) await settleDependents(db, first.parent_ids);
+  const claimed = rows.filter((r) => r.id !== null).map(toClaimed);
+  return { completed: split(completions, new Set(first.done_ids)), claimed: sortClaimed(claimed) };
 }
 
 export interface Failure extends Lease {
