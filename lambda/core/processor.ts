@@ -133,18 +133,25 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
   }, config.heartbeatSeconds * 1000);
   heartbeat.unref();
 
+  // Nothing runnable (or rate limits hold the rest back): finish what runs, then end.
   let drained = false;
   const claimOpts = { workerId, limit: config.batchSize, leaseSeconds: config.leaseSeconds };
   // A finished job's completion rides along with the next claim: one commit for both.
-  const claimNext = (completions: Completion[]) =>
-    config.claimMode === 'fair'
-      ? completeAndClaimFair(pool, completions, claimOpts)
-      : completeAndClaimJobs(pool, completions, claimOpts);
+  // Jobs settled so far: a claim that found nothing while a job was settling
+  // (maybe re-queued for a retry) does not prove the queue empty.
+  let settled = 0;
+  const claimNext = async (completions: Completion[]) => {
+    const before = settled;
+    const result =
+      config.claimMode === 'fair'
+        ? await completeAndClaimFair(pool, completions, claimOpts)
+        : await completeAndClaimJobs(pool, completions, claimOpts);
+    drained = result.claimed.length === 0 && settled === before;
+    return result;
+  };
   const wantsMore = () =>
     buffer.length === 0 && running.size <= config.concurrency && !drained && !shutdown?.aborted && timeForAnotherJob();
   const take = (jobs: ClaimedJob[]) => {
-    // Nothing runnable (or rate limits hold the rest back): finish what runs, then end.
-    drained = jobs.length === 0;
     run.claimed += jobs.length;
     if (jobs.length > 0) metrics.add(Metric.JobsClaimed, jobs.length);
     for (const job of jobs) held.set(job.id, { job, abort: new AbortController() });
@@ -209,6 +216,7 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
     } finally {
       clearTimeout(timer);
       held.delete(job.id);
+      settled += 1;
     }
   };
 
