@@ -150,17 +150,28 @@ const jobColumns = (alias: string) =>
 // ---------------------------------------------------------------------------
 // Enqueue
 
-const ENQUEUE_SQL = `
-WITH input AS (
+const ENQUEUE_INPUT = `
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::jsonb[], $6::int2[],
                        $7::timestamptz[], $8::int4[], $9::text[], $10::text[], $11::int4[])
-    AS t(id, client_id, job_type, upload_id, payload, priority, run_at, max_attempts, idempotency_key, request_hash, pending)
-), inserted AS (
+    AS t(id, client_id, job_type, upload_id, payload, priority, run_at, max_attempts, idempotency_key, request_hash, pending)`;
+
+const ENQUEUE_INSERT = `
   INSERT INTO summary_jobs (id, client_id, job_type, upload_id, payload, priority, run_at, max_attempts,
                             idempotency_key, request_hash, pending_dependencies)
   SELECT id, client_id, job_type, upload_id, payload, priority, coalesce(run_at, now()), max_attempts,
          idempotency_key, request_hash, pending
-  FROM input
+  FROM input`;
+
+// Without idempotency keys there is nothing to conflict on: a plain insert.
+const ENQUEUE_SQL = `
+WITH input AS (${ENQUEUE_INPUT})
+${ENQUEUE_INSERT}
+RETURNING ${JOB_COLUMNS}, true AS created
+`;
+
+const ENQUEUE_IDEMPOTENT_SQL = `
+WITH input AS (${ENQUEUE_INPUT}
+), inserted AS (${ENQUEUE_INSERT}
   ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING ${JOB_COLUMNS}
 )
@@ -192,7 +203,8 @@ export async function enqueueJobs(db: Db, jobs: NewJob[]): Promise<EnqueueResult
   const ids = jobs.map(() => uuidv7());
   const hasDependencies = jobs.some((j) => (j.dependsOn?.length ?? 0) > 0);
   const pending = jobs.map((j) => new Set(j.dependsOn ?? []).size);
-  const { rows } = await db.query<JobRow & { created: boolean }>(ENQUEUE_SQL, [
+  const idempotent = jobs.some((j) => j.idempotencyKey);
+  const { rows } = await db.query<JobRow & { created: boolean }>(idempotent ? ENQUEUE_IDEMPOTENT_SQL : ENQUEUE_SQL, [
     ids,
     jobs.map((j) => j.clientId),
     jobs.map((j) => j.jobType ?? 'summarize'),
