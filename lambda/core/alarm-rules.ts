@@ -6,6 +6,9 @@
 
 export const METRIC_NAMESPACE = 'SummaryJobs';
 
+/** The Powertools service name: the `service` dimension of every metric, and the logs' service field. */
+export const SERVICE_NAME = 'summary-jobs';
+
 /** Metric names emitted by the processor (EMF in Lambda). */
 export const Metric = {
   JobsClaimed: 'JobsClaimed',

@@ -1,6 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { METRIC_NAMESPACE, type MetricName } from './alarm-rules';
-import { SERVICE_NAME } from './logger';
+import { METRIC_NAMESPACE, SERVICE_NAME, type MetricName } from './alarm-rules';
 
 /**
  * Where the processor's numbers go. In Lambda: CloudWatch embedded metric
