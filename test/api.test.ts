@@ -302,3 +302,18 @@ describe('schedules and limits over the API', () => {
     expect((await api.call(apiEvent('DELETE', '/admin/limits/job_type/summarize', { headers: as(ADMIN_KEY) }))).statusCode).toBe(204);
   });
 });
+
+describe('client management over the admin API', () => {
+  it('creates a client whose key works at once, refuses a duplicate, and revokes it', async () => {
+    const made = await api.call(apiEvent('POST', '/admin/clients', { headers: as(ADMIN_KEY), body: { name: 'viaapi', weight: 2 } }));
+    expect(made.statusCode).toBe(201);
+    expect(made.json).toMatchObject({ name: 'viaapi', weight: 2, apiKey: expect.stringMatching(/^sj_/) });
+    const { rows } = await db.pool.query(`SELECT api_key_hash FROM clients WHERE name = 'viaapi'`);
+    expect(rows[0].api_key_hash).not.toContain(made.json.apiKey);
+    expect((await api.call(apiEvent('GET', '/jobs', { headers: as(made.json.apiKey) }))).statusCode).toBe(200);
+    expect((await api.call(apiEvent('POST', '/admin/clients', { headers: as(ADMIN_KEY), body: { name: 'viaapi' } }))).statusCode).toBe(409);
+    expect((await api.call(apiEvent('POST', '/admin/clients', { headers: as(keyA), body: { name: 'sneaky' } }))).statusCode).toBe(403);
+    expect((await api.call(apiEvent('POST', '/admin/clients/viaapi/revoke', { headers: as(ADMIN_KEY) }))).statusCode).toBe(200);
+    expect((await api.call(apiEvent('GET', '/jobs', { headers: as(made.json.apiKey) }))).statusCode).toBe(403);
+  });
+});

@@ -2,14 +2,14 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Pool } from 'pg';
 import type { ApiConfig } from '../core/config';
-import { findClientByKey, listClients, type ApiClient } from '../core/clients';
+import { ClientExistsError, createClient, findClientByKey, listClients, revokeClient, type ApiClient } from '../core/clients';
 import { ProblemError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { QueueInputError, cancelJob, getJob, listJobs, queueStats, retryJob, type ChangeResult } from '../core/queue';
 import { submitUpload } from '../core/uploads';
 import { badRequest, header, json, notFound, problem } from './http';
 import { presentJob } from './present';
-import { encodeCursor, jobIdOf, parseLimit, parseListQuery, parseSchedule, parseUpload, scheduleNameOf } from './validate';
+import { encodeCursor, jobIdOf, parseLimit, parseListQuery, parseNewClient, parseSchedule, parseUpload, scheduleNameOf } from './validate';
 import { deleteSchedule, listSchedules, upsertSchedule, ScheduleError, type Schedule } from '../core/recurring';
 import { deleteRateLimit, listRateLimits, setRateLimit } from '../core/limits';
 
@@ -233,6 +233,31 @@ export const ROUTES: Route[] = [
     path: '/admin/clients',
     auth: 'admin',
     handle: async (ctx) => json(200, { items: await listClients(ctx.pool) }),
+  },
+  {
+    method: 'POST',
+    path: '/admin/clients',
+    auth: 'admin',
+    handle: async (ctx) => {
+      const input = parseNewClient(ctx.event);
+      try {
+        const { client, apiKey } = await createClient(ctx.pool, input.name, { weight: input.weight });
+        // The key is in this response and nowhere else: only its hash is stored.
+        return json(201, { ...client, apiKey });
+      } catch (err) {
+        if (err instanceof ClientExistsError) throw new ProblemError(409, 'Conflict', err.message, 'client-exists');
+        throw err;
+      }
+    },
+  },
+  {
+    method: 'POST',
+    path: '/admin/clients/{name}/revoke',
+    auth: 'admin',
+    handle: async (ctx) => {
+      if (!(await revokeClient(ctx.pool, scheduleNameOf(ctx.params.name, 'client name')))) throw notFound('no such client');
+      return json(200, { name: ctx.params.name, revoked: true });
+    },
   },
   {
     method: 'GET',

@@ -337,3 +337,12 @@ export function parseLimit(event: APIGatewayProxyEvent): LimitInput {
   if (limit.maxPerInterval === null && limit.maxRunning === null) throw badRequest('set maxPerInterval, maxRunning or both');
   return limit;
 }
+
+export function parseNewClient(event: APIGatewayProxyEvent): { name: string; weight: number } {
+  const body = jsonObject(event);
+  rejectUnknown('the body', body, ['name', 'weight']);
+  if (typeof body.name !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(body.name)) {
+    throw badRequest('name must be 1-63 lowercase letters, digits, dot, dash or underscore');
+  }
+  return { name: body.name, weight: body.weight === undefined ? 1 : intIn('weight', body.weight, 1, 100) };
+}
