@@ -134,7 +134,8 @@ function optionsFromQuery(query: Record<string, string | undefined>, now: number
 
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
-function documentFromJson(bytes: Buffer, now: number, limits: UploadLimits) {
+/** A JSON object body, or a 400 saying what is wrong with it. */
+function parseJsonObject(bytes: Buffer): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));
@@ -142,6 +143,11 @@ function documentFromJson(bytes: Buffer, now: number, limits: UploadLimits) {
     throw badRequest('the body is not valid JSON', 'malformed-json');
   }
   if (!isPlainObject(parsed)) throw badRequest('the JSON body must be an object');
+  return parsed;
+}
+
+function documentFromJson(bytes: Buffer, now: number, limits: UploadLimits) {
+  const parsed = parseJsonObject(bytes);
   rejectUnknown('the body', parsed, ['content', 'contentBase64', 'contentType', 'filename', 'options']);
   const { content, contentBase64 } = parsed;
   if ((content === undefined) === (contentBase64 === undefined)) {
@@ -262,14 +268,7 @@ function jsonObject(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded'
   }
   const bytes = bodyBytes(event);
   if (bytes.length > 64 * 1024) throw tooLarge(bytes.length, 64 * 1024);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw badRequest('the body is not valid JSON', 'malformed-json');
-  }
-  if (!isPlainObject(parsed)) throw badRequest('the JSON body must be an object');
-  return parsed;
+  return parseJsonObject(bytes);
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
