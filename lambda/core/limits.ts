@@ -87,6 +87,8 @@ export async function completeAndClaimFair(
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
+    // Transaction-scoped: nothing outlives the claim (and RDS Proxy does not pin for SET LOCAL).
+    await client.query('SET LOCAL jit = off');
     const completed = await completeJobs(client, completions);
     const { rows: limits } = await client.query<LimitRow>(
       `SELECT scope, key, max_per_interval, interval_seconds, max_running, started_in_window,

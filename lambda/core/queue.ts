@@ -408,22 +408,24 @@ WITH RECURSIVE active(client_id) AS (
 ), type_caps AS (
   SELECT * FROM unnest($7::text[], $8::int4[]) AS t(job_type, cap)
 ), offered AS (
-  SELECT o.*, coalesce(c.weight, 1) AS weight,
+  SELECT o.*, coalesce(c.weight, 1) AS weight, cc.cap AS client_cap,
          row_number() OVER (PARTITION BY o.client_id ORDER BY o.priority DESC, o.run_at, o.id) AS rn
   FROM active a
   LEFT JOIN clients c ON c.id = a.client_id
+  LEFT JOIN client_caps cc ON cc.client_id = a.client_id
   CROSS JOIN LATERAL (
     SELECT s.id, s.client_id, s.job_type, s.priority, s.run_at FROM summary_jobs s
     WHERE s.client_id = a.client_id AND s.status = 'queued' AND s.pending_dependencies = 0
       AND s.run_at <= now() AND s.job_type <> ALL($6::text[])
     ORDER BY s.priority DESC, s.run_at, s.id
-    LIMIT least($2, coalesce((SELECT cap FROM client_caps cc WHERE cc.client_id = a.client_id), $2))
+    LIMIT $2
     FOR UPDATE SKIP LOCKED
   ) o
-  WHERE a.client_id IS NOT NULL
+  WHERE a.client_id IS NOT NULL AND coalesce(cc.cap, 1) > 0
 ), ranked AS (
   SELECT o.*, row_number() OVER (PARTITION BY o.job_type ORDER BY o.rn::float8 / o.weight, o.priority DESC, o.run_at, o.id) AS tn
   FROM offered o
+  WHERE o.client_cap IS NULL OR o.rn <= o.client_cap
 ), picked AS (
   SELECT r.id FROM ranked r LEFT JOIN type_caps t ON t.job_type = r.job_type
   WHERE t.cap IS NULL OR r.tn <= t.cap
@@ -456,8 +458,10 @@ export interface ClaimAllowance {
 
 /**
  * Leases up to `limit` jobs fairly across clients, within the given allowances.
- * Runs as one statement; the caller (limits.ts) holds the rate-limit locks
- * when allowances apply.
+ * One statement; it runs inside completeAndClaimFair's transaction (limits.ts),
+ * which holds the rate-limit locks when allowances apply and turns JIT off: the
+ * planner's estimate for the per-client lateral scan is high enough to trigger
+ * JIT compilation, which costs far more than the millisecond the claim takes.
  */
 export async function claimFairBatch(db: Db, opts: ClaimOptions, allowance?: ClaimAllowance): Promise<ClaimedJob[]> {
   const clients = [...(allowance?.clients ?? [])].filter(([, cap]) => cap > 0);
@@ -560,10 +564,13 @@ const COMPLETE_AND_CLAIM_SQL = `
 WITH done AS (${completeUpdate('$4', '$5', '$6')}
 ), picked AS (${PICK_BY_PRIORITY}
 ), claimed AS (${LEASE_UPDATE})
-SELECT d.done_ids, d.parent_ids, c.*
+-- One row per claimed job (or a single row when none); the completed ids ride
+-- on one of them only, so they are not sent and parsed once per claimed job.
+SELECT CASE WHEN coalesce(c.n, 1) = 1 THEN d.done_ids END AS done_ids,
+       CASE WHEN coalesce(c.n, 1) = 1 THEN d.parent_ids END AS parent_ids, c.*
 FROM (SELECT coalesce(array_agg(id), '{}') AS done_ids,
              coalesce(array_agg(id) FILTER (WHERE has_dependents), '{}') AS parent_ids FROM done) d
-LEFT JOIN claimed c ON true
+LEFT JOIN (SELECT claimed.*, row_number() OVER () AS n FROM claimed) c ON true
 `;
 
 /**
@@ -583,7 +590,7 @@ export async function completeAndClaimJobs(
     completions.map((c) => c.token),
     completions.map((c) => JSON.stringify(c.result)),
   ]);
-  const first = rows[0]!;
+  const first = rows.find((r) => r.done_ids !== null)!;
   if (first.parent_ids.length > 0) await settleDependents(db, first.parent_ids);
   const claimed = rows.filter((r) => r.id !== null).map(toClaimed);
   return { completed: split(completions, new Set(first.done_ids)), claimed: sortClaimed(claimed) };
