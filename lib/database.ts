@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { Network } from './network';
 
@@ -9,41 +10,55 @@ export interface DatabaseProps {
   readonly network: Network;
   /** @default db.t4g.micro */
   readonly instanceType?: ec2.InstanceType;
-  /** @default 20 GiB, growing to 100 */
+  /** Initial storage; autoscaling may grow it to five times this (at least 100 GiB). @default 20 GiB */
   readonly allocatedStorageGiB?: number;
-  /** A standby in a second AZ. @default false (one instance; set true for production SLAs) */
+  /** A standby in a second AZ. @default false: one instance; set true where an AZ outage must not stop the service */
   readonly multiAz?: boolean;
-  /** @default true */
+  /** @default true: the instance cannot be deleted until a deploy turns this off */
   readonly deletionProtection?: boolean;
+  /** Take a final snapshot when the instance is removed from the stack. @default true */
+  readonly keepFinalSnapshot?: boolean;
   /** @default 7 days */
   readonly backupRetention?: Duration;
+  /** A PostgreSQL 16 minor version. @default 16.13 */
+  readonly postgresVersion?: string;
+  /** @default 30 days */
+  readonly rotateCredentialsAfter?: Duration;
 }
 
-export const DATABASE_NAME = 'summary_jobs';
+const DEFAULT_ENGINE_VERSION = rds.PostgresEngineVersion.VER_16_13;
 
 /**
  * RDS Postgres 16, encrypted and private, with generated credentials in Secrets
- * Manager (rotated monthly) and RDS Proxy in front, TLS required. Lambdas only
- * ever see the proxy endpoint and the secret's ARN.
+ * Manager (rotated) and RDS Proxy in front, TLS required. Lambdas only ever see
+ * the proxy endpoint and the secret's ARN.
  */
 export class Database extends Construct {
   readonly instance: rds.DatabaseInstance;
   readonly proxy: rds.DatabaseProxy;
+  /** Username and password (JSON), rotated in place; the proxy and the Lambdas read it. */
+  readonly secret: secretsmanager.ISecret;
+  readonly databaseName = 'summary_jobs';
 
   constructor(scope: Construct, id: string, props: DatabaseProps) {
     super(scope, id);
     const { network } = props;
-    const engine = rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_16_9 });
+    const version = props.postgresVersion
+      ? rds.PostgresEngineVersion.of(props.postgresVersion, '16')
+      : DEFAULT_ENGINE_VERSION;
+    const engine = rds.DatabaseInstanceEngine.postgres({ version });
     const parameterGroup = new rds.ParameterGroup(this, 'Parameters', {
       engine,
       parameters: {
-        // Refuse unencrypted connections even from inside the VPC.
+        // Refuse unencrypted connections, from the proxy and the rotation function alike.
         'rds.force_ssl': '1',
-        // Log slow statements so a regressed claim query shows up.
+        // Slow statements reach the postgresql log, so a regressed claim query shows up.
         log_min_duration_statement: '1000',
       },
     });
 
+    const storage = props.allocatedStorageGiB ?? 20;
+    const deletionProtection = props.deletionProtection ?? true;
     this.instance = new rds.DatabaseInstance(this, 'Instance', {
       engine,
       parameterGroup,
@@ -51,45 +66,48 @@ export class Database extends Construct {
       vpc: network.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       securityGroups: [network.databaseSecurityGroup],
+      port: 5432,
       publiclyAccessible: false,
-      databaseName: DATABASE_NAME,
+      databaseName: this.databaseName,
       credentials: rds.Credentials.fromGeneratedSecret('summary_jobs_admin'),
       storageEncrypted: true,
-      allocatedStorage: props.allocatedStorageGiB ?? 20,
-      maxAllocatedStorage: Math.max(100, props.allocatedStorageGiB ?? 20),
       storageType: rds.StorageType.GP3,
+      allocatedStorage: storage,
+      maxAllocatedStorage: Math.max(100, storage * 5),
       multiAz: props.multiAz ?? false,
       backupRetention: props.backupRetention ?? Duration.days(7),
-      deletionProtection: props.deletionProtection ?? true,
-      removalPolicy: (props.deletionProtection ?? true) ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+      deletionProtection,
+      removalPolicy: (props.keepFinalSnapshot ?? true) ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
       cloudwatchLogsExports: ['postgresql'],
       autoMinorVersionUpgrade: true,
       iamAuthentication: true,
     });
+    this.secret = this.instance.secret!;
 
-    // The rotation function talks to the database directly and to Secrets Manager.
+    // The rotation function talks to the database directly (not through the
+    // proxy; addRotationSingleUser opens that port) and to Secrets Manager
+    // through its endpoint; nothing else.
     const rotationSecurityGroup = new ec2.SecurityGroup(this, 'RotationSecurityGroup', {
       vpc: network.vpc,
       description: 'summary-jobs credential rotation',
       allowAllOutbound: false,
     });
     network.allowEndpointsFrom(rotationSecurityGroup);
-    network.databaseSecurityGroup.addIngressRule(rotationSecurityGroup, ec2.Port.tcp(5432), 'rotation to database');
-    rotationSecurityGroup.addEgressRule(network.databaseSecurityGroup, ec2.Port.tcp(5432), 'rotation to database');
     this.instance.addRotationSingleUser({
-      automaticallyAfter: Duration.days(30),
+      automaticallyAfter: props.rotateCredentialsAfter ?? Duration.days(30),
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       securityGroup: rotationSecurityGroup,
       endpoint: network.secretsManagerEndpoint,
     });
 
+    // Also opens the database's port to the proxy's security group.
     this.proxy = this.instance.addProxy('Proxy', {
-      secrets: [this.instance.secret!],
+      secrets: [this.secret],
       vpc: network.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       securityGroups: [network.proxySecurityGroup],
       requireTLS: true,
-      // Lambdas come and go; give back idle client connections quickly.
+      // Lambda containers freeze and vanish without closing their sockets.
       idleClientTimeout: Duration.minutes(5),
       maxConnectionsPercent: 90,
       debugLogging: false,
@@ -98,6 +116,6 @@ export class Database extends Construct {
 
   /** Lets a function read the database credentials (and nothing else in Secrets Manager). */
   grantConnect(grantee: iam.IGrantable): void {
-    this.instance.secret!.grantRead(grantee);
+    this.secret.grantRead(grantee);
   }
 }

@@ -1,37 +1,42 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
-import type { Database } from './database';
-import { DATABASE_NAME } from './database';
-import type { Network } from './network';
 import { METRIC_NAMESPACE, SERVICE_NAME } from '../lambda/core/alarm-rules';
+import type { Database } from './database';
+import type { Network } from './network';
 
 export const REPO_ROOT = join(__dirname, '..');
 
 export interface ServiceFunctionProps {
   readonly network: Network;
   readonly database: Database;
-  /** Handler file under lambda/handlers/. */
+  /** File under lambda/handlers/ that exports `handler`. */
   readonly handlerFile: string;
-  readonly timeout: Duration;
-  readonly memorySize?: number;
-  readonly environment?: Record<string, string>;
-  readonly bundling?: NodejsFunctionProps['bundling'];
-  readonly reservedConcurrentExecutions?: number;
-  readonly logRetention?: logs.RetentionDays;
+  /** Shown in the Lambda console. */
   readonly description: string;
+  readonly timeout: Duration;
+  /** @default 512 MiB */
+  readonly memorySize?: number;
+  /** Added to the shared variables (database location, Powertools settings). @default none */
+  readonly environment?: Record<string, string>;
+  /** Merged over the shared bundling options. @default none */
+  readonly bundling?: BundlingOptions;
+  /** @default no reservation (the account's unreserved pool) */
+  readonly reservedConcurrentExecutions?: number;
+  /** @default one month */
+  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
- * The one way this stack makes a Lambda: Node.js 24 on arm64, bundled by the
- * local esbuild (never Docker) with source maps, its own log group with
- * retention, X-Ray tracing, in the isolated subnets behind the Lambda security
- * group, connected to the database through the proxy. Database credentials
- * arrive as a secret ARN, never as a value.
+ * The one way this stack makes a Lambda: Node.js 24 on arm64 (cdk-nag's L1 wants
+ * the newest runtime), bundled by the local esbuild (never Docker) with source
+ * maps, its own log group with retention, X-Ray tracing, in the isolated subnets
+ * behind the Lambda security group. It may read the database secret; the
+ * password itself never appears in the template or the environment.
  */
 export class ServiceFunction extends Construct {
   readonly fn: NodejsFunction;
@@ -65,18 +70,17 @@ export class ServiceFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: 'INFO',
-        DB_SECRET_ARN: props.database.instance.secret!.secretArn,
+        DB_SECRET_ARN: props.database.secret.secretArn,
         DB_HOST: props.database.proxy.endpoint,
-        DB_NAME: DATABASE_NAME,
+        DB_NAME: props.database.databaseName,
         DB_SSL: 'true',
         ...props.environment,
       },
       bundling: {
         sourceMap: true,
         minify: true,
-        target: 'node22',
         format: OutputFormat.CJS,
-        // The Lambda runtime provides the AWS SDK v3.
+        // The Lambda runtime provides the AWS SDK v3; everything else is bundled.
         externalModules: ['@aws-sdk/*'],
         ...props.bundling,
       },

@@ -11,10 +11,18 @@ export interface MigrationsProps {
   readonly database: Database;
 }
 
+/** Where the SQL files sit inside the migration function's bundle. */
+export const BUNDLED_MIGRATIONS_DIR = '/var/task/migrations';
+
+// Room for the retries while a new proxy target comes up, well inside the
+// trigger provider's own 15 minutes.
+const MIGRATION_TIMEOUT = Duration.minutes(10);
+
 /**
  * Runs the same migration runner as `npm run migrate`, once the database and
- * proxy are up. The SQL files are copied into the bundle, so any change to a
- * migration changes the asset and the trigger runs again on the next deploy.
+ * proxy are up. The SQL files are copied into the bundle, so a changed or new
+ * migration changes the function's code and the trigger runs again on the next
+ * deploy. A failed migration fails the deployment, which CloudFormation rolls back.
  */
 export class Migrations extends Construct {
   readonly function: ServiceFunction;
@@ -27,8 +35,9 @@ export class Migrations extends Construct {
       database: props.database,
       handlerFile: 'migrate.ts',
       description: 'Applies summary-jobs SQL migrations at deploy time',
-      timeout: Duration.minutes(5),
-      environment: { MIGRATIONS_DIR: '/var/task/migrations' },
+      timeout: MIGRATION_TIMEOUT,
+      // The runner's default (two levels above lambda/core) does not exist in a flat bundle.
+      environment: { MIGRATIONS_DIR: BUNDLED_MIGRATIONS_DIR },
       bundling: {
         commandHooks: {
           beforeBundling: () => [],
@@ -41,7 +50,7 @@ export class Migrations extends Construct {
       handler: this.function.fn,
       executeAfter: [props.database.instance, props.database.proxy],
       executeOnHandlerChange: true,
-      timeout: Duration.minutes(5),
+      timeout: MIGRATION_TIMEOUT,
     });
   }
 }

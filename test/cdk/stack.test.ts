@@ -1,289 +1,605 @@
-import { App, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { ALARM_RULES, METRIC_NAMESPACE, PROCESSOR_SCHEDULE_MINUTES, SERVICE_NAME } from '../../lambda/core/alarm-rules';
-import { acknowledgeFindings } from '../../lib/nag';
-import { SummaryJobsStack, type SummaryJobsStackProps } from '../../lib/summary-jobs-stack';
+import { Match } from 'aws-cdk-lib/assertions';
+import { dashboardRoutes } from '../../lambda/api/dashboard';
+import { ROUTES } from '../../lambda/api/routes';
+import { ALARM_RULES, METRIC_NAMESPACE, Metric, PROCESSOR_SCHEDULE_MINUTES, SERVICE_NAME } from '../../lambda/core/alarm-rules';
+import { MAX_DOCUMENT_BYTES } from '../../lib/api';
+import { BUNDLED_MIGRATIONS_DIR } from '../../lib/migrations';
+import { actionsOf, allStatements, onlyResource, resourcesOf, resourcesOfStatement, serviceFunction, statementsOfRole, synthStack } from './synth';
 
-// Skip asset bundling and the built-in template validation: the tests read the template only.
-process.env.CDK_VALIDATION = 'false';
-const newApp = () => new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+// One synth of the default (production) configuration, shared by every test here.
+const { template } = synthStack({ alarmEmail: 'oncall@example.com' });
 
-function synth(props: SummaryJobsStackProps = {}): Template {
-  const app = newApp();
-  return Template.fromStack(new SummaryJobsStack(app, 'Test', props));
-}
-
-const template = synth({ alarmEmail: 'oncall@example.com' });
-const resources = (type: string) => template.findResources(type);
-const only = <T = Record<string, any>>(type: string): T => {
-  const all = Object.values(resources(type));
-  expect(all).toHaveLength(1);
-  return (all[0] as { Properties: T }).Properties;
-};
-const functions = () => Object.entries(resources('AWS::Lambda::Function')) as Array<[string, { Properties: Record<string, any> }]>;
-const serviceFunctions = () => functions().filter(([, f]) => f.Properties.Environment?.Variables?.DB_SECRET_ARN);
+const [databaseId, database] = onlyResource(template, 'AWS::RDS::DBInstance');
+const [apiFnId, apiFn] = serviceFunction(template, 'Api');
+const [processorId, processorFn] = serviceFunction(template, 'Processor');
+const [migrateId, migrateFn] = serviceFunction(template, 'Migrations');
+const serviceFunctions = [
+  ['API', apiFnId, apiFn],
+  ['processor', processorId, processorFn],
+  ['migration', migrateId, migrateFn],
+] as const;
+const roleOf = (fn: typeof apiFn) => (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+const ref = (id: string) => ({ Ref: id });
+const [dbSecretId] = resourcesOf(template, 'AWS::SecretsManager::Secret').find(([id]) => id.includes('DatabaseInstanceSecret'))!;
+// The Lambdas get the secret through its attachment to the instance (its Ref is the same secret ARN).
+const [dbSecretAttachmentId] = onlyResource(template, 'AWS::SecretsManager::SecretTargetAttachment');
+const [adminSecretId] = resourcesOf(template, 'AWS::SecretsManager::Secret').find(([id]) => id.includes('AdminApiKey'))!;
+const [topicId] = onlyResource(template, 'AWS::SNS::Topic');
+const [queueId, queue] = onlyResource(template, 'AWS::SQS::Queue');
+const alarms = resourcesOf(template, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+const isolatedSubnets = resourcesOf(template, 'AWS::EC2::Subnet').map(([id]) => id);
 
 describe('database', () => {
-  it('is Postgres 16 with a concrete minor version, encrypted, private, backed up and protected from deletion', () => {
-    const db = only('AWS::RDS::DBInstance');
-    expect(db.Engine).toBe('postgres');
-    expect(db.EngineVersion).toMatch(/^16\.\d+$/);
-    expect(db.StorageEncrypted).toBe(true);
-    expect(db.PubliclyAccessible).toBe(false);
-    expect(db.DeletionProtection).toBe(true);
-    expect(db.BackupRetentionPeriod).toBeGreaterThanOrEqual(7);
+  it('runs PostgreSQL 16 at a concrete minor version', () => {
+    expect(database.Properties.Engine).toBe('postgres');
+    expect(database.Properties.EngineVersion).toMatch(/^16\.\d+$/);
   });
 
-  it('keeps its credentials in a generated, rotated secret', () => {
-    const db = only('AWS::RDS::DBInstance');
-    expect(JSON.stringify(db.MasterUserPassword)).toContain('resolve:secretsmanager');
-    template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password' }) });
-    template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
+  it('encrypts its storage', () => {
+    expect(database.Properties.StorageEncrypted).toBe(true);
   });
 
-  it('forces TLS on the server and on the RDS Proxy in front of it', () => {
+  it('is not publicly accessible', () => {
+    expect(database.Properties.PubliclyAccessible).toBe(false);
+  });
+
+  it('lives in the isolated subnets', () => {
+    const [, group] = onlyResource(template, 'AWS::RDS::DBSubnetGroup');
+    expect(group.Properties.SubnetIds).toEqual(isolatedSubnets.map(ref));
+  });
+
+  it('has deletion protection on by default', () => {
+    expect(database.Properties.DeletionProtection).toBe(true);
+  });
+
+  it('keeps a final snapshot when deleted', () => {
+    expect(database.DeletionPolicy).toBe('Snapshot');
+  });
+
+  it('keeps automated backups for at least 7 days', () => {
+    expect(database.Properties.BackupRetentionPeriod).toBeGreaterThanOrEqual(7);
+  });
+
+  it('takes its master password from a generated Secrets Manager secret', () => {
+    expect(database.Properties.MasterUserPassword).toEqual({ 'Fn::Join': ['', ['{{resolve:secretsmanager:', ref(dbSecretId), ':SecretString:password::}}']] });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password', SecretStringTemplate: Match.stringLikeRegexp('summary_jobs_admin') }),
+    });
+  });
+
+  it('rotates the database credentials on a schedule', () => {
+    const [, schedule] = onlyResource(template, 'AWS::SecretsManager::RotationSchedule');
+    expect(JSON.stringify(schedule.Properties.SecretId)).toContain('SecretAttachment');
+    expect(schedule.Properties.RotationRules.ScheduleExpression).toBe('rate(30 days)');
+  });
+
+  it('refuses connections without TLS', () => {
     template.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: Match.objectLike({ 'rds.force_ssl': '1' }) });
-    const proxy = only('AWS::RDS::DBProxy');
-    expect(proxy.RequireTLS).toBe(true);
-    expect(proxy.EngineFamily).toBe('POSTGRESQL');
   });
 
-  it('can turn deletion protection off for a throwaway environment', () => {
-    const db = Object.values(synth({ deletionProtection: false }).findResources('AWS::RDS::DBInstance'))[0] as { Properties: { DeletionProtection: boolean } };
-    expect(db.Properties.DeletionProtection).toBe(false);
+  it('sits behind an RDS Proxy that requires TLS', () => {
+    const [, proxy] = onlyResource(template, 'AWS::RDS::DBProxy');
+    expect(proxy.Properties.RequireTLS).toBe(true);
+  });
+
+  it('is the proxy\'s only target', () => {
+    const [, target] = onlyResource(template, 'AWS::RDS::DBProxyTargetGroup');
+    expect(target.Properties.DBInstanceIdentifiers).toEqual([ref(databaseId)]);
   });
 });
 
 describe('network', () => {
-  it('has isolated subnets only and no NAT gateway or internet gateway', () => {
+  it('has no NAT gateway', () => {
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
+  });
+
+  it('has no internet gateway', () => {
     template.resourceCountIs('AWS::EC2::InternetGateway', 0);
-    for (const subnet of Object.values(resources('AWS::EC2::Subnet')) as Array<{ Properties: { MapPublicIpOnLaunch?: boolean } }>) {
-      expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
-    }
   });
 
-  it('has interface endpoints for Secrets Manager and Lambda only, plus Bedrock runtime when configured', () => {
-    const services = (t: Template) =>
-      Object.values(t.findResources('AWS::EC2::VPCEndpoint')).map((e) => JSON.stringify((e as { Properties: { ServiceName: unknown } }).Properties.ServiceName));
-    const plain = services(template);
-    expect(plain).toHaveLength(2);
-    expect(plain.some((s) => s.includes('secretsmanager'))).toBe(true);
-    expect(plain.some((s) => s.includes('.lambda'))).toBe(true);
-    const withBedrock = services(synth({ summarizer: 'bedrock' }));
-    expect(withBedrock).toHaveLength(3);
-    expect(withBedrock.some((s) => s.includes('bedrock-runtime'))).toBe(true);
+  it('has two isolated subnets, one per AZ', () => {
+    expect(isolatedSubnets).toHaveLength(2);
+    for (const [, subnet] of resourcesOf(template, 'AWS::EC2::Subnet')) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
   });
 
-  it('lets only Lambdas reach the proxy and only the proxy (and rotation) reach the database, on 5432', () => {
-    const ingress = Object.values(resources('AWS::EC2::SecurityGroupIngress')) as Array<{ Properties: Record<string, any> }>;
-    const on5432 = ingress.filter((r) => r.Properties.FromPort === 5432);
-    expect(on5432.length).toBeGreaterThan(0);
-    for (const rule of on5432) {
-      expect(rule.Properties.ToPort).toBe(5432);
-      expect(rule.Properties.SourceSecurityGroupId).toBeDefined();
-      expect(rule.Properties.CidrIp).toBeUndefined();
-    }
-    const groups = Object.values(resources('AWS::EC2::SecurityGroup')) as Array<{ Properties: Record<string, any> }>;
-    for (const g of groups) expect(JSON.stringify(g.Properties.SecurityGroupIngress ?? [])).not.toContain('0.0.0.0/0');
+  const endpointServices = () => resourcesOf(template, 'AWS::EC2::VPCEndpoint').map(([, e]) => JSON.stringify(e.Properties.ServiceName));
+
+  it('has a Secrets Manager interface endpoint', () => {
+    expect(endpointServices().filter((s) => s.includes('.secretsmanager'))).toHaveLength(1);
+  });
+
+  it('has a Lambda interface endpoint (the API nudges the processor)', () => {
+    expect(endpointServices().filter((s) => s.includes('.lambda'))).toHaveLength(1);
+  });
+
+  it('has no other endpoint, Bedrock runtime included, with the extractive summarizer', () => {
+    expect(endpointServices()).toHaveLength(2);
+  });
+
+  it('resolves the AWS API names to the endpoints inside the VPC', () => {
+    for (const [, endpoint] of resourcesOf(template, 'AWS::EC2::VPCEndpoint')) expect(endpoint.Properties.PrivateDnsEnabled).toBe(true);
+  });
+
+  const groupId = (logicalIdPart: string) => {
+    const found = resourcesOf(template, 'AWS::EC2::SecurityGroup').filter(([id]) => id.includes(logicalIdPart));
+    expect(found).toHaveLength(1);
+    return { 'Fn::GetAtt': [found[0]![0], 'GroupId'] };
+  };
+  const ingress = () => resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties);
+
+  it('lets only the Lambdas reach the proxy, on 5432', () => {
+    const toProxy = ingress().filter((r) => JSON.stringify(r.GroupId) === JSON.stringify(groupId('ProxySecurityGroup')));
+    expect(toProxy).toEqual([expect.objectContaining({ FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: groupId('LambdaSecurityGroup') })]);
+  });
+
+  it('lets only the proxy and the rotation function reach the database, on its port 5432', () => {
+    expect(database.Properties.Port).toBe('5432');
+    const databasePort = { 'Fn::GetAtt': [databaseId, 'Endpoint.Port'] };
+    const toDatabase = ingress().filter((r) => JSON.stringify(r.GroupId) === JSON.stringify(groupId('DatabaseSecurityGroup')));
+    expect(toDatabase.map((r) => [r.FromPort, r.ToPort, r.SourceSecurityGroupId])).toEqual(
+      expect.arrayContaining([
+        [databasePort, databasePort, groupId('ProxySecurityGroup')],
+        [databasePort, databasePort, groupId('RotationSecurityGroup')],
+      ]),
+    );
+    expect(toDatabase).toHaveLength(2);
+  });
+
+  it('never opens the same path twice (EC2 rejects a duplicate rule)', () => {
+    const rules = [...resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'), ...resourcesOf(template, 'AWS::EC2::SecurityGroupEgress')].map(([, r]) =>
+      JSON.stringify([r.Type, r.Properties.GroupId, r.Properties.IpProtocol, r.Properties.SourceSecurityGroupId ?? r.Properties.DestinationSecurityGroupId]),
+    );
+    expect(new Set(rules).size).toBe(rules.length);
+  });
+
+  it('lets the Lambdas out only to the proxy and the endpoints', () => {
+    const egress = resourcesOf(template, 'AWS::EC2::SecurityGroupEgress')
+      .map(([, r]) => r.Properties)
+      .filter((r) => JSON.stringify(r.GroupId) === JSON.stringify(groupId('LambdaSecurityGroup')));
+    expect(egress.map((r) => [r.FromPort, r.DestinationSecurityGroupId])).toEqual(
+      expect.arrayContaining([
+        [5432, groupId('ProxySecurityGroup')],
+        [443, groupId('EndpointSecurityGroup')],
+      ]),
+    );
+    expect(egress).toHaveLength(2);
+  });
+
+  it('opens nothing to the internet', () => {
+    expect(JSON.stringify(template.toJSON())).not.toContain('0.0.0.0/0');
   });
 });
 
-describe('Lambdas', () => {
-  it('run Node.js 24 on arm64 with tracing, source maps and a log group with retention, inside the VPC', () => {
-    const fns = serviceFunctions();
-    expect(fns.map(([id]) => id).sort()).toEqual([expect.stringMatching(/^Api/), expect.stringMatching(/^Migrations/), expect.stringMatching(/^Processor/)]);
-    for (const [, fn] of fns) {
-      expect(fn.Properties.Runtime).toBe('nodejs24.x');
-      expect(fn.Properties.Architectures).toEqual(['arm64']);
-      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
-      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
-      expect(fn.Properties.VpcConfig.SubnetIds.length).toBe(2);
-      expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
-    }
-    for (const lg of Object.values(resources('AWS::Logs::LogGroup')) as Array<{ Properties: { RetentionInDays?: number } }>) {
-      expect(lg.Properties.RetentionInDays).toBeGreaterThan(0);
-    }
+describe.each(serviceFunctions)('the %s Lambda', (_, __, fn) => {
+  it('runs on arm64', () => {
+    expect(fn.Properties.Architectures).toEqual(['arm64']);
   });
 
-  it('never carry a secret value in an environment variable: only the secret ARN and the proxy host', () => {
-    for (const [, fn] of functions()) {
-      const vars = fn.Properties.Environment?.Variables ?? {};
-      for (const [name, value] of Object.entries(vars)) {
-        expect(name).not.toMatch(/PASSWORD|DATABASE_URL/);
+  it('runs the newest Node.js runtime', () => {
+    expect(fn.Properties.Runtime).toBe('nodejs24.x');
+  });
+
+  it('has active X-Ray tracing', () => {
+    expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+  });
+
+  it('enables source maps', () => {
+    expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+  });
+
+  it('logs to its own log group with a retention period', () => {
+    const logGroupId = (fn.Properties.LoggingConfig.LogGroup as { Ref: string }).Ref;
+    expect(template.toJSON().Resources[logGroupId].Properties.RetentionInDays).toBe(30);
+  });
+
+  it('runs in the isolated subnets', () => {
+    expect(fn.Properties.VpcConfig.SubnetIds).toEqual(isolatedSubnets.map(ref));
+  });
+
+  it('finds the database through the secret ARN and the proxy endpoint, with TLS', () => {
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      DB_SECRET_ARN: ref(dbSecretAttachmentId),
+      DB_HOST: { 'Fn::GetAtt': [expect.stringMatching(/^DatabaseInstanceProxy/), 'Endpoint'] },
+      DB_NAME: 'summary_jobs',
+      DB_SSL: 'true',
+    });
+  });
+
+  it('may read the database secret', () => {
+    const reads = statementsOfRole(template, roleOf(fn)).filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'));
+    expect(reads.flatMap(resourcesOfStatement)).toContainEqual(ref(dbSecretAttachmentId));
+  });
+});
+
+describe('Lambda permissions and environment', () => {
+  it('never puts a secret value or password in an environment variable', () => {
+    for (const [, fn] of resourcesOf(template, 'AWS::Lambda::Function')) {
+      for (const [name, value] of Object.entries(fn.Properties.Environment?.Variables ?? {})) {
+        expect(name).not.toMatch(/PASSWORD|DATABASE_URL/i);
         expect(JSON.stringify(value)).not.toMatch(/resolve:secretsmanager|SecretString|password/i);
       }
     }
-    const api = serviceFunctions().find(([id]) => id.startsWith('Api'))![1];
-    expect(api.Properties.Environment.Variables.DB_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/DatabaseInstanceSecret/) });
-    expect(JSON.stringify(api.Properties.Environment.Variables.DB_HOST)).toMatch(/Proxy.*Endpoint/);
-    expect(api.Properties.Environment.Variables.ADMIN_SECRET_ID).toEqual({ Ref: expect.stringMatching(/AdminApiKey/) });
   });
 
-  it('give each function only the secrets, functions and models it uses', () => {
-    const policies = Object.values(resources('AWS::IAM::Policy')) as Array<{ Properties: { PolicyDocument: { Statement: Array<Record<string, any>> } } }>;
-    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
-    const scoped = (prefix: string) => statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith(prefix)));
-    for (const s of [...scoped('secretsmanager:'), ...scoped('lambda:InvokeFunction'), ...scoped('bedrock:')]) {
-      expect([s.Resource].flat()).not.toContain('*');
-    }
-    expect(scoped('bedrock:')).toHaveLength(0);
-    const bedrock = Object.values(synth({ summarizer: 'bedrock', bedrockModelId: 'amazon.nova-lite-v1:0' }).findResources('AWS::IAM::Policy'))
-      .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Array<Record<string, any>> } } }).Properties.PolicyDocument.Statement)
-      .filter((s) => [s.Action].flat().includes('bedrock:InvokeModel'));
-    expect(bedrock).toHaveLength(1);
-    expect(JSON.stringify(bedrock[0]!.Resource)).toContain('foundation-model/amazon.nova-lite-v1:0');
+  it('scopes every Secrets Manager action to named secrets', () => {
+    const statements = allStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
+    expect(statements.length).toBeGreaterThan(0);
+    for (const s of statements) expect(resourcesOfStatement(s)).not.toContain('*');
   });
 
-  it('runs migrations at deploy time, after the database and proxy exist', () => {
-    const triggers = template.findResources('Custom::Trigger');
-    expect(Object.keys(triggers)).toHaveLength(1);
-    const trigger = Object.values(triggers)[0] as { DependsOn?: string[] };
-    expect(trigger.DependsOn?.some((d) => /DatabaseInstance/.test(d))).toBe(true);
-    expect(trigger.DependsOn?.some((d) => /Proxy/.test(d))).toBe(true);
-    const migrate = serviceFunctions().find(([id]) => id.startsWith('Migrations'))![1];
-    expect(migrate.Properties.Environment.Variables.MIGRATIONS_DIR).toBe('/var/task/migrations');
+  it('scopes every Lambda invoke to a named function', () => {
+    const statements = allStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('lambda:')));
+    expect(statements.length).toBeGreaterThan(0);
+    for (const s of statements) expect(resourcesOfStatement(s)).not.toContain('*');
+  });
+
+  it('grants no Bedrock access with the extractive summarizer', () => {
+    expect(allStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('bedrock:')))).toEqual([]);
+  });
+
+  it('lets the API Lambda read only the database secret and the admin key', () => {
+    const secrets = statementsOfRole(template, roleOf(apiFn))
+      .filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')))
+      .flatMap(resourcesOfStatement);
+    expect(new Set(secrets.map((r) => JSON.stringify(r)))).toEqual(new Set([ref(dbSecretAttachmentId), ref(adminSecretId)].map((r) => JSON.stringify(r))));
+  });
+
+  it('lets the API Lambda invoke only the processor (and its versions)', () => {
+    const invokes = statementsOfRole(template, roleOf(apiFn)).filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
+    expect(invokes.flatMap(resourcesOfStatement)).toEqual([
+      { 'Fn::GetAtt': [processorId, 'Arn'] },
+      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [processorId, 'Arn'] }, ':*']] },
+    ]);
+  });
+
+  it('keeps the admin key away from the processor', () => {
+    const secrets = statementsOfRole(template, roleOf(processorFn)).flatMap(resourcesOfStatement);
+    expect(secrets).not.toContainEqual(ref(adminSecretId));
+  });
+
+  it('gives every log group a retention period', () => {
+    for (const [, group] of resourcesOf(template, 'AWS::Logs::LogGroup')) expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
+  });
+});
+
+describe('migrations at deploy time', () => {
+  const [triggerId, trigger] = onlyResource(template, 'Custom::Trigger');
+
+  it('run the migration function', () => {
+    expect(trigger.Properties.HandlerArn).toEqual({ Ref: expect.stringMatching(/^MigrationsMigrateFunctionCurrentVersion/) });
+  });
+
+  it('run after the database instance and its proxy exist', () => {
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining([databaseId, expect.stringMatching(/^DatabaseInstanceProxy[A-Z0-9]+$/)]));
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^DatabaseInstanceProxyProxyTargetGroup/)]));
+  });
+
+  it('run again whenever the function (which carries the SQL files) changes', () => {
+    expect(trigger.Properties.ExecuteOnHandlerChange).toBe(true);
+  });
+
+  it('tell the runner where the bundled SQL files are', () => {
+    expect(migrateFn.Properties.Environment.Variables.MIGRATIONS_DIR).toBe(BUNDLED_MIGRATIONS_DIR);
+  });
+
+  it('finish before the API and the processor are created or updated', () => {
+    expect(apiFn.DependsOn).toContain(triggerId);
+    expect(processorFn.DependsOn).toContain(triggerId);
   });
 });
 
 describe('processor', () => {
-  const processor = () => serviceFunctions().find(([id]) => id.startsWith('Processor'))![1];
+  const [, rule] = onlyResource(template, 'AWS::Events::Rule');
+  const target = rule.Properties.Targets[0];
+  const [, invokeConfig] = onlyResource(template, 'AWS::Lambda::EventInvokeConfig');
 
-  it('is started by an EventBridge rule every minute', () => {
-    const rule = only('AWS::Events::Rule');
-    expect(rule.ScheduleExpression).toBe(`rate(${PROCESSOR_SCHEDULE_MINUTES} minute)`);
-    expect(rule.Targets[0].RetryPolicy).toEqual({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 120 });
-    expect(rule.Targets[0].DeadLetterConfig.Arn).toBeDefined();
+  it('is started by an EventBridge schedule every minute', () => {
+    expect(PROCESSOR_SCHEDULE_MINUTES).toBe(1);
+    expect(rule.Properties.ScheduleExpression).toBe('rate(1 minute)');
   });
 
-  it('has reserved concurrency and a timeout above its time budget', () => {
-    const fn = processor().Properties;
-    expect(fn.ReservedConcurrentExecutions).toBe(5);
-    expect(fn.Timeout * 1000).toBeGreaterThan(Number(fn.Environment.Variables.MAX_RUN_MS));
+  it('is the schedule\'s target', () => {
+    expect(target.Arn).toEqual({ 'Fn::GetAtt': [processorId, 'Arn'] });
   });
 
-  it('does not let async invokes pile up retries, and sends failed invocations to an encrypted dead-letter queue', () => {
-    const config = only('AWS::Lambda::EventInvokeConfig');
-    expect(config.MaximumRetryAttempts).toBe(0);
-    expect(config.MaximumEventAgeInSeconds).toBeLessThanOrEqual(300);
-    expect(JSON.stringify(config.DestinationConfig.OnFailure.Destination)).toMatch(/FailedInvocations/);
-    const queue = only('AWS::SQS::Queue');
-    expect(queue.SqsManagedSseEnabled).toBe(true);
+  it('does not retry scheduled events that could not be delivered', () => {
+    expect(target.RetryPolicy.MaximumRetryAttempts).toBe(0);
+  });
+
+  it('sends undeliverable scheduled events to the dead-letter queue', () => {
+    expect(target.DeadLetterConfig.Arn).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+  });
+
+  it('has reserved concurrency', () => {
+    expect(processorFn.Properties.ReservedConcurrentExecutions).toBe(5);
+  });
+
+  it('has a timeout above its time budget', () => {
+    expect(processorFn.Properties.Timeout).toBe(300);
+    expect(Number(processorFn.Properties.Environment.Variables.MAX_RUN_MS)).toBeLessThan(300_000);
+  });
+
+  it('does not retry async invocations', () => {
+    expect(invokeConfig.Properties.FunctionName).toEqual(ref(processorId));
+    expect(invokeConfig.Properties.MaximumRetryAttempts).toBe(0);
+  });
+
+  it('drops async invocations that waited more than a few minutes', () => {
+    expect(invokeConfig.Properties.MaximumEventAgeInSeconds).toBeLessThanOrEqual(300);
+  });
+
+  it('sends failed async invocations to the dead-letter queue', () => {
+    expect(invokeConfig.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+  });
+
+  it('has an encrypted dead-letter queue', () => {
+    expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+  });
+
+  it('uses the extractive summarizer by default', () => {
+    expect(processorFn.Properties.Environment.Variables.SUMMARIZER).toBe('extractive');
   });
 });
 
 describe('API', () => {
-  it('routes every route of the handler table to the upload Lambda, requiring the x-api-key header where keyed', () => {
-    const methods = Object.values(resources('AWS::ApiGateway::Method')) as Array<{ Properties: Record<string, any> }>;
-    const real = methods.filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
-    expect(real.length).toBeGreaterThanOrEqual(20);
-    for (const m of real) {
-      expect(m.Properties.Integration.Type).toBe('AWS_PROXY');
-      expect(m.Properties.ApiKeyRequired).toBe(false);
+  const methods = resourcesOf(template, 'AWS::ApiGateway::Method').map(([, m]) => m.Properties);
+  const apiResources = Object.fromEntries(resourcesOf(template, 'AWS::ApiGateway::Resource').map(([id, r]) => [id, r.Properties]));
+  const [restApiId, restApi] = onlyResource(template, 'AWS::ApiGateway::RestApi');
+  const pathOf = (resourceId: unknown): string => {
+    if (JSON.stringify(resourceId).includes(`"${restApiId}","RootResourceId"`)) return '';
+    const r = apiResources[(resourceId as { Ref: string }).Ref]!;
+    return `${pathOf(r.ParentId)}/${r.PathPart}`;
+  };
+  const byRoute = Object.fromEntries(methods.map((m) => [`${m.HttpMethod} ${pathOf(m.ResourceId)}`, m]));
+
+  it.each([
+    'POST /uploads',
+    'GET /jobs',
+    'GET /jobs/{id}',
+    'POST /jobs/{id}/cancel',
+    'POST /jobs/{id}/retry',
+    'GET /health',
+    'GET /dashboard',
+    'GET /admin/dashboard',
+    'POST /admin/clients',
+  ])('routes %s', (route) => {
+    expect(byRoute[route]).toBeDefined();
+  });
+
+  it('has a method for every route of the handler\'s route table, and no other', () => {
+    expect(Object.keys(byRoute).sort()).toEqual([...ROUTES, ...dashboardRoutes].map((r) => `${r.method} ${r.path}`).sort());
+  });
+
+  it('proxies every method to the API Lambda', () => {
+    for (const m of methods) {
+      expect(m.Integration.Type).toBe('AWS_PROXY');
+      expect(JSON.stringify(m.Integration.Uri)).toContain(`"${apiFnId}","Arn"`);
     }
-    const keyed = real.filter((m) => m.Properties.RequestParameters?.['method.request.header.x-api-key'] === true);
-    expect(keyed.length).toBe(real.length - 2); // /health and /dashboard are open
   });
 
-  it('has access logs, stage throttling, tracing and binary media types for PDF', () => {
-    const stage = only('AWS::ApiGateway::Stage');
-    expect(stage.AccessLogSetting.DestinationArn).toBeDefined();
-    expect(stage.TracingEnabled).toBe(true);
-    expect(stage.MethodSettings[0]).toMatchObject({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 });
-    expect(only('AWS::ApiGateway::RestApi').BinaryMediaTypes).toEqual(['application/pdf', 'application/octet-stream']);
+  it('leaves authentication to the Lambda: no usage-plan API keys', () => {
+    for (const m of methods) expect(m.ApiKeyRequired).toBe(false);
   });
 
-  it('answers API Gateway\'s own errors as problem+json', () => {
-    const responses = Object.values(resources('AWS::ApiGateway::GatewayResponse')) as Array<{ Properties: Record<string, any> }>;
-    const types = responses.map((r) => r.Properties.ResponseType);
-    expect(types).toEqual(expect.arrayContaining(['THROTTLED', 'DEFAULT_4XX', 'DEFAULT_5XX', 'MISSING_AUTHENTICATION_TOKEN', 'REQUEST_TOO_LARGE']));
-    for (const r of responses) {
-      expect(r.Properties.ResponseParameters['gatewayresponse.header.Content-Type']).toBe("'application/problem+json'");
-      const body = r.Properties.ResponseTemplates['application/json'] as string;
-      expect(body).toContain(`"status":${r.Properties.StatusCode}`);
-      expect(body).toMatch(/"type":"https:.*","title":".+"/);
+  it('requires the x-api-key header on every authenticated route', () => {
+    const [validatorId, validator] = onlyResource(template, 'AWS::ApiGateway::RequestValidator');
+    expect(validator.Properties.ValidateRequestParameters).toBe(true);
+    for (const route of [...ROUTES, ...dashboardRoutes].filter((r) => r.auth !== 'none')) {
+      const m = byRoute[`${route.method} ${route.path}`]!;
+      expect(m.RequestParameters).toEqual({ 'method.request.header.x-api-key': true });
+      expect(m.RequestValidatorId).toEqual(ref(validatorId));
+    }
+  });
+
+  it('does not require a key for /health and the dashboard page', () => {
+    expect(byRoute['GET /health']!.RequestParameters).toBeUndefined();
+    expect(byRoute['GET /dashboard']!.RequestParameters).toBeUndefined();
+  });
+
+  it('writes access logs to a log group', () => {
+    const [, stage] = onlyResource(template, 'AWS::ApiGateway::Stage');
+    expect(stage.Properties.AccessLogSetting.DestinationArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ApiAccessLogs/), 'Arn'] });
+  });
+
+  it('throttles the stage', () => {
+    const [, stage] = onlyResource(template, 'AWS::ApiGateway::Stage');
+    expect(stage.Properties.MethodSettings).toContainEqual(expect.objectContaining({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 }));
+  });
+
+  it('takes PDF and octet-stream bodies as binary', () => {
+    expect(restApi.Properties.BinaryMediaTypes).toEqual(['application/pdf', 'application/octet-stream']);
+  });
+
+  it('caps uploads at what fits base64-encoded in a Lambda request', () => {
+    expect(apiFn.Properties.Environment.Variables.MAX_UPLOAD_BYTES).toBe(String(MAX_DOCUMENT_BYTES));
+    expect((MAX_DOCUMENT_BYTES * 4) / 3 + 64 * 1024).toBeLessThan(6 * 1024 * 1024);
+  });
+
+  it('tells the API Lambda which function to nudge and where the admin key is', () => {
+    expect(apiFn.Properties.Environment.Variables).toMatchObject({ PROCESSOR_FUNCTION_NAME: ref(processorId), ADMIN_SECRET_ID: ref(adminSecretId) });
+  });
+
+  describe('gateway responses', () => {
+    const responses = resourcesOf(template, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties);
+    const byType = Object.fromEntries(responses.map((r) => [r.ResponseType as string, r]));
+
+    it.each(['DEFAULT_4XX', 'DEFAULT_5XX', 'THROTTLED', 'BAD_REQUEST_PARAMETERS', 'MISSING_AUTHENTICATION_TOKEN', 'REQUEST_TOO_LARGE', 'INTEGRATION_TIMEOUT'])(
+      're-shape %s',
+      (type) => {
+        expect(byType[type]).toBeDefined();
+      },
+    );
+
+    it('are application/problem+json', () => {
+      for (const r of responses) expect(r.ResponseParameters['gatewayresponse.header.Content-Type']).toBe("'application/problem+json'");
+    });
+
+    it('carry type, title, status and detail, with the status they are sent with', () => {
+      for (const r of responses) {
+        // What API Gateway substitutes for $context.error.messageString: a quoted string.
+        const body = JSON.parse((r.ResponseTemplates['application/json'] as string).replace('$context.error.messageString', '"Too Many Requests"'));
+        expect(body).toEqual({ type: expect.stringMatching(/^https:\/\//), title: expect.any(String), status: Number(r.StatusCode), detail: 'Too Many Requests' });
+      }
+    });
+
+    it('answer a throttled request with 429', () => {
+      expect(byType.THROTTLED!.StatusCode).toBe('429');
+    });
+
+    it('answer a missing x-api-key header with 401, as the Lambda does', () => {
+      expect(byType.BAD_REQUEST_PARAMETERS!.StatusCode).toBe('401');
+    });
+  });
+});
+
+describe('alerting', () => {
+  const [, key] = onlyResource(template, 'AWS::KMS::Key');
+  const [, topic] = onlyResource(template, 'AWS::SNS::Topic');
+
+  it('encrypts the alert topic with the customer-managed key', () => {
+    expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^AlarmsAlertsKey/), 'Arn'] });
+  });
+
+  it('lets CloudWatch use the key, so alarm notifications are delivered', () => {
+    expect(key.Properties.KeyPolicy.Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey*']),
+      }),
+    );
+  });
+
+  it('rotates the key', () => {
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+  });
+
+  it('subscribes the alarm e-mail address', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', TopicArn: ref(topicId) });
+  });
+
+  it('has every alarm notify the topic on ALARM and on OK', () => {
+    expect(alarms.length).toBe(ALARM_RULES.length + 6);
+    for (const a of alarms) {
+      expect(a.AlarmActions).toEqual([ref(topicId)]);
+      expect(a.OKActions).toEqual([ref(topicId)]);
     }
   });
 });
 
-describe('alarms', () => {
-  it('page through an SNS topic encrypted with a customer-managed key that CloudWatch may use', () => {
-    const topic = only('AWS::SNS::Topic');
-    expect(JSON.stringify(topic.KmsMasterKeyId)).toMatch(/AlertsKey/);
-    const key = only('AWS::KMS::Key');
-    expect(key.EnableKeyRotation).toBe(true);
-    const cw = key.KeyPolicy.Statement.find((s: Record<string, any>) => s.Principal?.Service === 'cloudwatch.amazonaws.com');
-    expect(cw.Action).toEqual(expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey*']));
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
-  });
+describe.each(ALARM_RULES.map((rule) => [rule.name, rule] as const))('the %s alarm', (name, rule) => {
+  const alarm = alarms.find((a) => a.AlarmName === `Test-${name}`)!;
 
-  it.each(ALARM_RULES.map((r) => [r.name, r] as const))('%s watches its metric with the rule\'s threshold and pages on-call', (_, rule) => {
-    const alarms = Object.values(resources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
-    const alarm = alarms.find((a) => a.Properties.MetricName === rule.metric && a.Properties.Namespace === METRIC_NAMESPACE);
+  it('exists under the rule\'s name', () => {
     expect(alarm).toBeDefined();
-    const p = alarm!.Properties;
-    expect(p).toMatchObject({
-      Statistic: rule.statistic,
-      Period: rule.periodSeconds,
-      EvaluationPeriods: rule.evaluationPeriods,
-      Threshold: rule.threshold,
-      ComparisonOperator: rule.comparison,
-      TreatMissingData: rule.treatMissingData,
-      AlarmDescription: rule.description,
-      Dimensions: [{ Name: 'service', Value: SERVICE_NAME }],
-    });
-    expect(JSON.stringify(p.AlarmActions)).toMatch(/AlertTopic/);
   });
 
-  it('also watch processor errors and throttles, the API 5xx rate and the database', () => {
-    const alarms = Object.values(resources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
-    const byMetric = (ns: string, name: string) => alarms.find((a) => a.Properties.Namespace === ns && a.Properties.MetricName === name);
-    for (const [ns, name] of [
-      ['AWS/Lambda', 'Errors'],
-      ['AWS/Lambda', 'Throttles'],
-      ['AWS/ApiGateway', '5XXError'],
-      ['AWS/RDS', 'CPUUtilization'],
-      ['AWS/RDS', 'FreeStorageSpace'],
-      ['AWS/RDS', 'DatabaseConnections'],
-    ]) {
-      const alarm = byMetric(ns!, name!);
-      expect(alarm).toBeDefined();
-      expect(alarm!.Properties.AlarmDescription).toMatch(/First steps/);
-      expect(JSON.stringify(alarm!.Properties.AlarmActions)).toMatch(/AlertTopic/);
-    }
-    expect(byMetric('AWS/ApiGateway', '5XXError')!.Properties.Statistic).toBe('Average');
+  it('watches the rule\'s metric with the service dimension Powertools writes', () => {
+    expect(alarm).toMatchObject({ Namespace: METRIC_NAMESPACE, MetricName: rule.metric, Dimensions: [{ Name: 'service', Value: SERVICE_NAME }] });
   });
 
-  it('are all on the alert topic', () => {
-    for (const a of Object.values(resources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>) {
-      expect(JSON.stringify(a.Properties.AlarmActions)).toMatch(/AlertTopic/);
-    }
+  it('uses the rule\'s statistic and period', () => {
+    expect(alarm).toMatchObject({ Statistic: rule.statistic, Period: rule.periodSeconds });
+  });
+
+  it('uses the rule\'s threshold and comparison', () => {
+    expect(alarm).toMatchObject({ Threshold: rule.threshold, ComparisonOperator: rule.comparison });
+  });
+
+  it('uses the rule\'s evaluation periods', () => {
+    expect(alarm.EvaluationPeriods).toBe(rule.evaluationPeriods);
+  });
+
+  it('treats missing data as the rule says', () => {
+    expect(alarm.TreatMissingData).toBe(rule.treatMissingData);
+  });
+
+  it('carries the rule\'s description', () => {
+    expect(alarm.AlarmDescription).toBe(rule.description);
+  });
+
+  it('notifies the alert topic', () => {
+    expect(alarm.AlarmActions).toEqual([ref(topicId)]);
+  });
+});
+
+describe.each([
+  ['ProcessorErrors', 'AWS/Lambda', 'Errors'],
+  ['ProcessorThrottles', 'AWS/Lambda', 'Throttles'],
+  ['Api5xxRate', 'AWS/ApiGateway', '5XXError'],
+  ['DatabaseCpu', 'AWS/RDS', 'CPUUtilization'],
+  ['DatabaseFreeStorage', 'AWS/RDS', 'FreeStorageSpace'],
+  ['DatabaseConnections', 'AWS/RDS', 'DatabaseConnections'],
+])('the %s alarm', (name, namespace, metric) => {
+  const alarm = alarms.find((a) => a.AlarmName === `Test-${name}`)!;
+
+  it(`watches ${namespace} ${metric}`, () => {
+    expect(alarm).toMatchObject({ Namespace: namespace, MetricName: metric });
+  });
+
+  it('says what to do first', () => {
+    expect(alarm.AlarmDescription).toMatch(/First steps: .+Where: /);
+  });
+
+  it('notifies the alert topic', () => {
+    expect(alarm.AlarmActions).toEqual([ref(topicId)]);
+  });
+});
+
+describe('AWS-metric alarm thresholds', () => {
+  const alarm = (name: string) => alarms.find((a) => a.AlarmName === `Test-${name}`)!;
+
+  it('watch the processor function', () => {
+    expect(alarm('ProcessorErrors').Dimensions).toEqual([{ Name: 'FunctionName', Value: ref(processorId) }]);
+  });
+
+  it('page on the API 5xx rate (the average of 5XXError), not on single errors', () => {
+    expect(alarm('Api5xxRate')).toMatchObject({ Statistic: 'Average', Threshold: 0.05, ComparisonOperator: 'GreaterThanThreshold' });
+  });
+
+  it('page on free storage falling below 2 GiB', () => {
+    expect(alarm('DatabaseFreeStorage')).toMatchObject({ Threshold: 2 * 1024 ** 3, ComparisonOperator: 'LessThanThreshold' });
   });
 });
 
 describe('dashboard', () => {
-  it('shows throughput, outcomes, queue depth and age, latency and errors', () => {
-    const body = JSON.stringify(only('AWS::CloudWatch::Dashboard').DashboardBody);
-    for (const metric of ['JobsCompleted', 'JobsClaimed', 'JobsFailed', 'JobsRetried', 'JobsReaped', 'QueueDepth', 'OldestJobAgeSeconds', 'ProcessingDuration', 'Errors', 'Throttles', '5XXError', 'Latency']) {
-      expect(body).toContain(metric);
-    }
+  const [, dashboard] = onlyResource(template, 'AWS::CloudWatch::Dashboard');
+  const body = JSON.stringify(dashboard.Properties.DashboardBody);
+
+  it.each([
+    Metric.JobsCompleted,
+    Metric.JobsClaimed,
+    Metric.JobsRetried,
+    Metric.JobsFailed,
+    Metric.JobsReaped,
+    Metric.QueueDepth,
+    Metric.OldestJobAgeSeconds,
+    Metric.ProcessingDuration,
+  ])('graphs %s', (metric) => {
+    expect(body).toContain(`\\"${metric}\\"`);
+  });
+
+  it.each(['p50', 'p90', 'p99'])('graphs processing time at %s', (p) => {
+    expect(body).toMatch(new RegExp(`ProcessingDuration.{0,200}\\\\"stat\\\\":\\\\"${p}\\\\"`));
+  });
+
+  it.each(['Errors', 'Throttles', 'Duration'])('graphs the processor Lambda\'s %s', (metric) => {
+    expect(body).toContain(`\\"AWS/Lambda\\",\\"${metric}\\"`);
+  });
+
+  it.each(['4XXError', '5XXError', 'Latency'])('graphs the API\'s %s', (metric) => {
+    expect(body).toContain(`\\"AWS/ApiGateway\\",\\"${metric}\\"`);
   });
 });
 
-describe('cdk-nag AwsSolutions', () => {
-  it.each<[SummaryJobsStackProps]>([[{}], [{ summarizer: 'bedrock', multiAz: true }]])('passes with every finding acknowledged for a reason (%p)', (props) => {
-    const app = newApp();
-    const stack = new SummaryJobsStack(app, 'Nagged', props);
-    acknowledgeFindings(stack, { multiAz: props.multiAz });
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-    expect(() => app.synth()).not.toThrow();
+describe('outputs', () => {
+  const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+  it.each(['ApiUrl', 'AdminKeyCommand', 'CreateClientCommand', 'AlertTopicArn', 'SubscribeToAlertsCommand', 'RunMigrationsCommand'])('include %s', (name) => {
+    expect(outputs[name]).toBeDefined();
   });
 
-  it('fails synth on an unacknowledged error', () => {
-    const app = newApp();
-    new SummaryJobsStack(app, 'Unacknowledged');
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-    expect(() => app.synth()).toThrow();
+  it('tell the operator how to read the admin key', () => {
+    expect(JSON.stringify(outputs.AdminKeyCommand!.Value)).toContain('aws secretsmanager get-secret-value --secret-id ');
   });
 });
