@@ -116,7 +116,8 @@ export interface ApiConfig {
 
 export function apiConfig(env: Env = process.env): ApiConfig {
   return {
-    maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 5 * 1024 * 1024, 1024, 6 * 1024 * 1024),
+    // API Gateway base64-encodes binary bodies and a Lambda request is capped at 6 MB: 4 MiB fits.
+    maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 4 * 1024 * 1024, 1024, 6 * 1024 * 1024),
     adminSecretId: env.ADMIN_SECRET_ID || 'summary-jobs/admin-api-key',
     processorFunctionName: env.PROCESSOR_FUNCTION_NAME || undefined,
   };

@@ -74,7 +74,9 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
   const workerId = `${config.workerId ?? hostname()}:${invocation.awsRequestId}`;
   const started = Date.now();
   const run: ProcessorRun = { reaped: 0, claimed: 0, completed: 0, retried: 0, failed: 0, lost: 0, released: 0, pruned: 0, stoppedBy: 'empty' };
+  // Published at once: a long run must not look like a processor that is not running.
   metrics.add(Metric.ProcessorInvocations, 1);
+  metrics.flush();
 
   const reportFailedForGood = (o: FailureOutcome) => {
     run.failed += 1;
