@@ -45,6 +45,10 @@ describe('enqueueJobs', () => {
     const job = results[0]!.job;
     expect(job).toMatchObject({ status: 'queued', priority: 0, attempts: 0, maxAttempts: 5, jobType: 'summarize' });
     expect((await db.pool.query('SELECT count(*)::int AS n FROM summary_jobs')).rows[0].n).toBe(50);
+    // What enqueue hands back is what the table holds.
+    for (const r of [results[0]!, results[49]!]) expect(r.job).toEqual(await getJob(db.pool, r.job.id, CLIENT));
+    const [scheduled] = await enqueueJobs(db.pool, [{ clientId: CLIENT, priority: -3, maxAttempts: 2, runAt: new Date(Date.now() + 5000), payload: { a: [1] } }]);
+    expect(scheduled!.job).toEqual(await getJob(db.pool, scheduled!.job.id, CLIENT));
   });
 
   it('returns the existing job for a repeated idempotency key, including under concurrency', async () => {
@@ -80,6 +84,12 @@ describe('claimJobs', () => {
     const claimed = await claimJobs(db.pool, { workerId: 'w1', limit: 10, leaseSeconds: 30 });
     expect(claimed.map((j) => j.id)).toEqual([high!.job.id, mid!.job.id, low!.job.id]);
     expect(claimed.every((j) => j.status === 'running' && j.attempts === 1 && j.leaseOwner === 'w1')).toBe(true);
+    const stored = (await getJob(db.pool, high!.job.id, CLIENT))!;
+    expect(claimed[0]).toEqual({
+      id: stored.id, clientId: stored.clientId, jobType: stored.jobType, uploadId: stored.uploadId, payload: stored.payload,
+      status: 'running', priority: stored.priority, runAt: stored.runAt, attempts: stored.attempts, maxAttempts: stored.maxAttempts,
+      leaseOwner: stored.leaseOwner, leaseToken: expect.any(String), leaseExpiresAt: stored.leaseExpiresAt,
+    });
     expect(new Set(claimed.map((j) => j.leaseToken)).size).toBe(3);
     expect((await getJob(db.pool, later!.job.id, null))!.status).toBe('queued');
   });

@@ -48,8 +48,16 @@ export interface Job {
   finishedAt: Date | null;
 }
 
-/** A job as its worker holds it: the token fences every write-back. */
-export interface ClaimedJob extends Job {
+/**
+ * A job as its worker holds it: what the work needs, and the token that fences
+ * every write-back. A claim returns only these columns: parsing the whole row
+ * (timestamps, result, progress) for every claimed job cost more CPU than the
+ * rest of the claim.
+ */
+export interface ClaimedJob
+  extends Pick<Job, 'id' | 'clientId' | 'jobType' | 'uploadId' | 'payload' | 'priority' | 'runAt' | 'attempts' | 'maxAttempts' | 'leaseExpiresAt'> {
+  status: 'running';
+  leaseOwner: string;
   leaseToken: string;
 }
 
@@ -162,11 +170,12 @@ const ENQUEUE_INSERT = `
          idempotency_key, request_hash, pending
   FROM input`;
 
-// Without idempotency keys there is nothing to conflict on: a plain insert.
+// Without idempotency keys there is nothing to conflict on: a plain insert
+// that returns only what the database decided (the rest is the input).
 const ENQUEUE_SQL = `
 WITH input AS (${ENQUEUE_INPUT})
 ${ENQUEUE_INSERT}
-RETURNING ${JOB_COLUMNS}, true AS created
+RETURNING id, run_at, created_at
 `;
 
 const ENQUEUE_IDEMPOTENT_SQL = `
@@ -188,6 +197,36 @@ SELECT ${JOB_COLUMNS}, false AS created FROM summary_jobs
 WHERE (client_id, idempotency_key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
 `;
 
+/** The job as the plain insert stored it: the input, plus the run time and timestamps the database chose. */
+function insertedJob(j: NewJob, id: string, pending: number, row: { run_at: Date; created_at: Date }): Job {
+  return {
+    id,
+    clientId: j.clientId,
+    jobType: j.jobType ?? 'summarize',
+    uploadId: j.uploadId ?? null,
+    payload: j.payload ?? {},
+    status: 'queued',
+    priority: j.priority ?? 0,
+    runAt: row.run_at,
+    attempts: 0,
+    maxAttempts: j.maxAttempts ?? 5,
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    heartbeatAt: null,
+    lastError: null,
+    result: null,
+    progressPercent: null,
+    progressMessage: null,
+    idempotencyKey: null,
+    requestHash: j.requestHash ?? null,
+    pendingDependencies: pending,
+    createdAt: row.created_at,
+    updatedAt: row.created_at,
+    startedAt: null,
+    finishedAt: null,
+  };
+}
+
 export class QueueInputError extends Error {
   override name = 'QueueInputError';
 }
@@ -203,8 +242,7 @@ export async function enqueueJobs(db: Db, jobs: NewJob[]): Promise<EnqueueResult
   const ids = jobs.map(() => uuidv7());
   const hasDependencies = jobs.some((j) => (j.dependsOn?.length ?? 0) > 0);
   const pending = jobs.map((j) => new Set(j.dependsOn ?? []).size);
-  const idempotent = jobs.some((j) => j.idempotencyKey);
-  const { rows } = await db.query<JobRow & { created: boolean }>(idempotent ? ENQUEUE_IDEMPOTENT_SQL : ENQUEUE_SQL, [
+  const params = [
     ids,
     jobs.map((j) => j.clientId),
     jobs.map((j) => j.jobType ?? 'summarize'),
@@ -216,7 +254,15 @@ export async function enqueueJobs(db: Db, jobs: NewJob[]): Promise<EnqueueResult
     jobs.map((j) => j.idempotencyKey ?? null),
     jobs.map((j) => j.requestHash ?? null),
     pending,
-  ]);
+  ];
+  if (!jobs.some((j) => j.idempotencyKey)) {
+    const { rows } = await db.query<{ id: string; run_at: Date; created_at: Date }>(ENQUEUE_SQL, params);
+    const decided = new Map(rows.map((r) => [r.id, r]));
+    const results = jobs.map((j, i) => ({ job: insertedJob(j, ids[i]!, pending[i]!, decided.get(ids[i]!)!), created: true }));
+    if (hasDependencies) await recordDependencies(db, jobs, results);
+    return results;
+  }
+  const { rows } = await db.query<JobRow & { created: boolean }>(ENQUEUE_IDEMPOTENT_SQL, params);
   const byId = new Map(rows.filter((r) => r.created).map((r) => [r.id, r]));
   const byKey = new Map(rows.filter((r) => !r.created).map((r) => [`${r.client_id}\u0000${r.idempotency_key}`, r]));
   const keyOf = (j: NewJob) => `${j.clientId}\u0000${j.idempotencyKey}`;
@@ -369,7 +415,8 @@ SET status = 'running',
     updated_at = now()
 FROM picked
 WHERE j.id = picked.id
-RETURNING ${jobColumns('j')}, j.lease_token
+RETURNING j.id, j.client_id, j.job_type, j.upload_id, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts,
+          j.lease_owner, j.lease_token, j.lease_expires_at
 `;
 
 // Strict priority order across all clients: the next $2 runnable jobs.
@@ -440,13 +487,32 @@ function sortClaimed(jobs: ClaimedJob[]): ClaimedJob[] {
   );
 }
 
-function toClaimed(row: JobRow): ClaimedJob {
-  return { ...toJob(row), leaseToken: row.lease_token! };
+type ClaimedRow = Pick<
+  JobRow,
+  'id' | 'client_id' | 'job_type' | 'upload_id' | 'payload' | 'priority' | 'run_at' | 'attempts' | 'max_attempts' | 'lease_expires_at'
+> & { lease_owner: string; lease_token: string };
+
+function toClaimed(row: ClaimedRow): ClaimedJob {
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    jobType: row.job_type,
+    uploadId: row.upload_id,
+    payload: row.payload,
+    status: 'running',
+    priority: row.priority,
+    runAt: row.run_at,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    leaseOwner: row.lease_owner,
+    leaseToken: row.lease_token,
+    leaseExpiresAt: row.lease_expires_at,
+  };
 }
 
 /** Leases up to `limit` runnable jobs in priority order (highest first, then oldest). */
 export async function claimJobs(db: Db, opts: ClaimOptions): Promise<ClaimedJob[]> {
-  const { rows } = await db.query<JobRow>(CLAIM_SQL, [opts.workerId, opts.limit, opts.leaseSeconds]);
+  const { rows } = await db.query<ClaimedRow>(CLAIM_SQL, [opts.workerId, opts.limit, opts.leaseSeconds]);
   return sortClaimed(rows.map(toClaimed));
 }
 
@@ -467,7 +533,7 @@ export async function claimFairBatch(db: Db, opts: ClaimOptions, allowance?: Cla
   const clients = [...(allowance?.clients ?? [])].filter(([, cap]) => cap > 0);
   const blockedClients = [...(allowance?.clients ?? [])].filter(([, cap]) => cap <= 0).map(([id]) => id);
   const types = [...(allowance?.jobTypes ?? [])];
-  const { rows } = await db.query<JobRow>(CLAIM_FAIR_SQL, [
+  const { rows } = await db.query<ClaimedRow>(CLAIM_FAIR_SQL, [
     opts.workerId,
     opts.limit,
     opts.leaseSeconds,
@@ -582,7 +648,7 @@ export async function completeAndClaimJobs(
   completions: Completion[],
   opts: ClaimOptions,
 ): Promise<{ completed: LeaseCheck; claimed: ClaimedJob[] }> {
-  const { rows } = await db.query<JobRow & { done_ids: string[]; parent_ids: string[] }>(COMPLETE_AND_CLAIM_SQL, [
+  const { rows } = await db.query<ClaimedRow & { done_ids: string[] | null; parent_ids: string[] }>(COMPLETE_AND_CLAIM_SQL, [
     opts.workerId,
     opts.limit,
     opts.leaseSeconds,
