@@ -123,6 +123,34 @@ describe('claimJobs', () => {
     const { rows } = await db.pool.query(`SELECT status, attempts, count(*)::int AS n FROM summary_jobs GROUP BY 1, 2`);
     expect(rows).toEqual([{ status: 'completed', attempts: 1, n: total }]);
   });
+
+  it('keeps to each call\'s limit and order on one connection, whose plan is made once and reused', async () => {
+    // summary_jobs_complete_and_claim plans once per connection (generic plans):
+    // the plan made for the first call, limit 1, must serve every later limit.
+    const jobs = await enqueueJobs(
+      db.pool,
+      Array.from({ length: 300 }, (_, i) => ({ clientId: CLIENT, priority: (i * 37) % 21 - 10 })),
+    );
+    const expected = jobs
+      .map((r) => r.job)
+      .sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : 1))
+      .map((j) => j.id);
+    const conn = await db.pool.connect();
+    try {
+      const taken: string[] = [];
+      for (const limit of [1, 1, 1, 1, 1, 1, 1, 50, 2, 100, 7, 1000]) {
+        const claimed = await claimJobs(conn, { workerId: 'w', limit, leaseSeconds: 30 });
+        expect(claimed).toHaveLength(Math.min(limit, 300 - taken.length));
+        taken.push(...claimed.map((j) => j.id));
+        expect((await completeJobs(conn, claimed.map((j) => ({ ...lease(j), result: {} })))).lost).toEqual([]);
+      }
+      expect(taken).toEqual(expected);
+      const { rows } = await conn.query(`SELECT count(*)::int AS n FROM pg_prepared_statements`);
+      expect(rows[0].n).toBe(0); // nothing named: RDS Proxy would pin the connection for that
+    } finally {
+      conn.release();
+    }
+  });
 });
 
 describe('leases', () => {

@@ -400,39 +400,13 @@ export interface ClaimOptions {
   leaseSeconds: number;
 }
 
-// What a claim writes: the job is running under a fresh lease and token.
-const LEASE_UPDATE = `
-UPDATE summary_jobs j
-SET status = 'running',
-    attempts = j.attempts + 1,
-    lease_owner = $1,
-    lease_token = gen_random_uuid(),
-    lease_expires_at = now() + $3 * interval '1 second',
-    heartbeat_at = now(),
-    started_at = coalesce(j.started_at, now()),
-    progress_percent = NULL,
-    progress_message = NULL,
-    updated_at = now()
-FROM picked
-WHERE j.id = picked.id
-RETURNING j.id, j.client_id, j.job_type, j.upload_id, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts,
-          j.lease_owner, j.lease_token, j.lease_expires_at
-`;
-
-// Strict priority order across all clients: the next $2 runnable jobs.
-const PICK_BY_PRIORITY = `
-  SELECT id FROM summary_jobs
-  WHERE status = 'queued' AND pending_dependencies = 0 AND run_at <= now()
-  ORDER BY priority DESC, run_at, id
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED`;
-
-// The CTE is an optimisation fence: the locking sub-select runs once, so the
-// UPDATE can never touch more rows than LIMIT.
-const CLAIM_SQL = `
-WITH picked AS (${PICK_BY_PRIORITY}
-)
-${LEASE_UPDATE}`;
+// Claiming, completing and both at once go through one function,
+// summary_jobs_complete_and_claim (migrations/005_hot_path_functions.sql),
+// whose plans are made once per connection: a statement sent from here is
+// planned on every call, which cost more than a one-job claim itself.
+// $1-$3 complete (ids, tokens, results), $4-$6 claim (owner, limit, lease
+// seconds), $7 the ids to lease instead of the strict priority pick.
+const HOT_PATH_SQL = `SELECT * FROM summary_jobs_complete_and_claim($1, $2, $3, $4, $5, $6)`;
 
 // Fair order: weighted round-robin across clients, priority order within each.
 // `active` walks the distinct client_ids of summary_jobs_client_runnable (a
@@ -479,7 +453,7 @@ WITH RECURSIVE active(client_id) AS (
   ORDER BY r.rn::float8 / r.weight, r.priority DESC, r.run_at, r.id
   LIMIT $2
 )
-${LEASE_UPDATE}`;
+SELECT * FROM summary_jobs_complete_and_claim('{}', '{}', '{}', $1, $2::int, $3, ARRAY(SELECT id FROM picked))`;
 
 function sortClaimed(jobs: ClaimedJob[]): ClaimedJob[] {
   return jobs.sort(
@@ -512,8 +486,7 @@ function toClaimed(row: ClaimedRow): ClaimedJob {
 
 /** Leases up to `limit` runnable jobs in priority order (highest first, then oldest). */
 export async function claimJobs(db: Db, opts: ClaimOptions): Promise<ClaimedJob[]> {
-  const { rows } = await db.query<ClaimedRow>(CLAIM_SQL, [opts.workerId, opts.limit, opts.leaseSeconds]);
-  return sortClaimed(rows.map(toClaimed));
+  return (await completeAndClaimJobs(db, [], opts)).claimed;
 }
 
 /** Allowances left under the rate limits; a scope that is absent is unlimited. */
@@ -543,7 +516,8 @@ export async function claimFairBatch(db: Db, opts: ClaimOptions, allowance?: Cla
     types.filter(([, cap]) => cap > 0).map(([t]) => t),
     types.filter(([, cap]) => cap > 0).map(([, cap]) => cap),
   ]);
-  return rows.map(toClaimed);
+  // Nothing claimed is one row of NULL job columns.
+  return rows.filter((r) => r.id !== null).map(toClaimed);
 }
 
 // ---------------------------------------------------------------------------
@@ -593,19 +567,6 @@ export async function reportProgress(db: Db, lease: Lease, percent: number, mess
 // ---------------------------------------------------------------------------
 // Complete and fail
 
-// What a completion writes, fenced by the lease token. The arguments name the
-// parameters holding the ids, tokens and results.
-const completeUpdate = (ids: string, tokens: string, results: string) => `
-UPDATE summary_jobs j
-SET status = 'completed', result = c.result, progress_percent = 100, progress_message = NULL,
-    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-    finished_at = now(), updated_at = now()
-FROM unnest(${ids}::uuid[], ${tokens}::uuid[], ${results}::jsonb[]) AS c(id, token, result)
-WHERE j.id = c.id AND j.lease_token = c.token
-RETURNING j.id, j.has_dependents`;
-
-const COMPLETE_SQL = completeUpdate('$1', '$2', '$3');
-
 export interface Completion extends Lease {
   result: Record<string, unknown>;
 }
@@ -613,48 +574,26 @@ export interface Completion extends Lease {
 /** Completes jobs whose lease is still held; the rest come back as lost. */
 export async function completeJobs(db: Db, completions: Completion[]): Promise<LeaseCheck> {
   if (completions.length === 0) return { extended: [], lost: [] };
-  const { rows } = await db.query<{ id: string; has_dependents: boolean }>(COMPLETE_SQL, [
-    completions.map((c) => c.id),
-    completions.map((c) => c.token),
-    completions.map((c) => JSON.stringify(c.result)),
-  ]);
-  const parents = rows.filter((r) => r.has_dependents).map((r) => r.id);
-  if (parents.length > 0) await settleDependents(db, parents);
-  return split(completions, new Set(rows.map((r) => r.id)));
+  return (await completeAndClaimJobs(db, completions, { workerId: '', limit: 0, leaseSeconds: 0 })).completed;
 }
-
-// Completing a batch and claiming the next one in one statement: one commit
-// (one WAL flush) per batch instead of two. The two UPDATEs touch disjoint rows
-// (running ones are completed, queued ones claimed).
-const COMPLETE_AND_CLAIM_SQL = `
-WITH done AS (${completeUpdate('$4', '$5', '$6')}
-), picked AS (${PICK_BY_PRIORITY}
-), claimed AS (${LEASE_UPDATE})
--- One row per claimed job (or a single row when none); the completed ids ride
--- on one of them only, so they are not sent and parsed once per claimed job.
-SELECT CASE WHEN coalesce(c.n, 1) = 1 THEN d.done_ids END AS done_ids,
-       CASE WHEN coalesce(c.n, 1) = 1 THEN d.parent_ids END AS parent_ids, c.*
-FROM (SELECT coalesce(array_agg(id), '{}') AS done_ids,
-             coalesce(array_agg(id) FILTER (WHERE has_dependents), '{}') AS parent_ids FROM done) d
-LEFT JOIN (SELECT claimed.*, row_number() OVER () AS n FROM claimed) c ON true
-`;
 
 /**
  * Completes jobs and claims up to `opts.limit` more (priority order) in one
- * statement, for a worker that finished some jobs and has room for more.
+ * call, and so one commit (one WAL flush) for both, for a worker that finished
+ * some jobs and has room for more.
  */
 export async function completeAndClaimJobs(
   db: Db,
   completions: Completion[],
   opts: ClaimOptions,
 ): Promise<{ completed: LeaseCheck; claimed: ClaimedJob[] }> {
-  const { rows } = await db.query<ClaimedRow & { done_ids: string[] | null; parent_ids: string[] }>(COMPLETE_AND_CLAIM_SQL, [
-    opts.workerId,
-    opts.limit,
-    opts.leaseSeconds,
+  const { rows } = await db.query<ClaimedRow & { done_ids: string[] | null; parent_ids: string[] }>(HOT_PATH_SQL, [
     completions.map((c) => c.id),
     completions.map((c) => c.token),
     completions.map((c) => JSON.stringify(c.result)),
+    opts.workerId,
+    opts.limit,
+    opts.leaseSeconds,
   ]);
   const first = rows.find((r) => r.done_ids !== null)!;
   if (first.parent_ids.length > 0) await settleDependents(db, first.parent_ids);
