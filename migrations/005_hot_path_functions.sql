@@ -65,6 +65,15 @@ BEGIN
       FOR UPDATE SKIP LOCKED);
   END IF;
 
+  -- Nothing to lease (a completion only, or an empty queue): skip the UPDATE,
+  -- whose start-up alone (eight indexes opened) costs more than this row.
+  IF cardinality(v_pick) = 0 THEN
+    RETURN QUERY SELECT v_done, v_parents, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb,
+                        NULL::smallint, NULL::timestamptz, NULL::integer, NULL::integer, NULL::text, NULL::uuid,
+                        NULL::timestamptz;
+    RETURN;
+  END IF;
+
   RETURN QUERY
   WITH claimed AS (
     UPDATE summary_jobs j
