@@ -6,7 +6,8 @@
  *            next to a bare hand-written SKIP LOCKED queue (bench_bare) at B=100, W=4, and
  *            completeAndClaimJobs (the processor's loop: one statement per batch)
  *   pgbench  pgbench (-c 4 -j 2) claiming one row with SKIP LOCKED and marking it done, in one
- *            transaction and in two (as a real queue commits), next to our B=1, W=4
+ *            transaction and in two (as a real queue commits), and the same bare queue driven
+ *            from Node (4 connections): what a Node client reaches at all; next to our B=1, W=4
  *   stats    queueStats() and claim+complete latency with 1,000,000 jobs of history in the table
  *
  * Every scenario case gets a database of its own (bench_<random>), created on the server of
@@ -610,19 +611,70 @@ async function runPgbench(server: Server, sizes: Sizes, label: keyof typeof PGBE
   });
 }
 
-async function benchPgbench(server: Server, sizes: Sizes, oursB1W4: Throughput | undefined): Promise<Throughput[]> {
+// The same bare queue at batch 1 driven from Node over node-postgres (unnamed statements, one
+// connection per worker, W=4), as our queue is: how much of pgbench's rate a Node client can
+// reach at all on this machine, before any queue feature costs anything.
+const NODE_BARE_B1_SQL = {
+  // Mark the previous job done and claim the next in one statement: one commit per job.
+  'bare from Node, B=1 W=4, 1 statement/job': `WITH done AS (UPDATE bench_bare SET status = 2 WHERE id = $1)
+UPDATE bench_bare SET status = 1
+WHERE id = (SELECT id FROM bench_bare WHERE status = 0 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id`,
+  // pgbench's two-transaction script: claim, then done.
+  'bare from Node, B=1 W=4, 2 statements/job': `UPDATE bench_bare SET status = 1
+WHERE id = (SELECT id FROM bench_bare WHERE status = 0 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id`,
+} as const;
+const NODE_BARE_DONE_SQL = 'UPDATE bench_bare SET status = 2 WHERE id = $1';
+
+async function benchNodeBare(server: Server, sizes: Sizes, label: keyof typeof NODE_BARE_B1_SQL): Promise<Throughput> {
+  return withFreshDatabase(server, 4, async ({ pool }) => {
+    await prepareBare(pool, sizes.pgbenchRows);
+    const oneStatement = label === 'bare from Node, B=1 W=4, 1 statement/job';
+    return withClients(pool, 4, (clients) =>
+      measure('pgbench', label, clients, async () => {
+        let done = 0;
+        const until = performance.now() + sizes.pgbenchSeconds * 1000;
+        await inParallel(clients, async (client) => {
+          let previous: string | null = null;
+          while (performance.now() < until) {
+            const { rows }: { rows: Array<{ id: string }> } = await client.query(NODE_BARE_B1_SQL[label], oneStatement ? [previous] : []);
+            if (rows.length === 0) return;
+            if (oneStatement) previous = rows[0]!.id;
+            else await client.query(NODE_BARE_DONE_SQL, [rows[0]!.id]);
+            done += 1;
+          }
+        });
+        return done;
+      }),
+    );
+  });
+}
+
+async function benchPgbench(server: Server, sizes: Sizes, claimed: Throughput[]): Promise<Throughput[]> {
   log('pgbench');
+  // Ours at batch 1, from the claim scenario of this run, or measured here when it did not run.
+  const extra: Throughput[] = [];
+  let twoStatements = claimed.find((t) => t.case === claimLabel(1, 4));
+  let oneStatement = claimed.find((t) => t.case === combinedLabel(1, 4));
+  if (!twoStatements) extra.push((twoStatements = await benchClaimCase(server, sizes, 1, 4)));
+  if (!oneStatement) extra.push((oneStatement = await benchClaimCase(server, sizes, 1, 4, true)));
+  const nodeOne = await benchNodeBare(server, sizes, 'bare from Node, B=1 W=4, 1 statement/job');
+  const nodeTwo = await benchNodeBare(server, sizes, 'bare from Node, B=1 W=4, 2 statements/job');
+  const x = (a: Throughput, b: Throughput) => `${(a.jobsPerSecond / b.jobsPerSecond).toFixed(2)}x`;
   if (!(await onPath('pgbench'))) {
     log('  pgbench is not on PATH: skipped');
-    return [];
+    nodeOne.note = `completeAndClaimJobs B=1 W=4 = ${x(oneStatement, nodeOne)}`;
+    nodeTwo.note = `claim+complete B=1 W=4 = ${x(twoStatements, nodeTwo)}`;
+    return [...extra, nodeOne, nodeTwo];
   }
   const oneTxn = await runPgbench(server, sizes, 'pgbench, claim+done in 1 txn');
   const twoTxns = await runPgbench(server, sizes, 'pgbench, claim, done: 2 txns');
-  const ours = oursB1W4 ?? (await benchClaimCase(server, sizes, 1, 4));
-  const ratio = (p: Throughput) => (ours.jobsPerSecond / p.jobsPerSecond).toFixed(2);
-  oneTxn.note = `ours B=1 W=4 (${fmt(ours.jobsPerSecond)}) = ${ratio(oneTxn)}x (target >= 0.80x)`;
-  twoTxns.note = `ours B=1 W=4 = ${ratio(twoTxns)}x: same commits per job as ours`;
-  return oursB1W4 ? [oneTxn, twoTxns] : [ours, oneTxn, twoTxns];
+  oneTxn.note =
+    `target: ours B=1 >= 0.80x. completeAndClaimJobs B=1 W=4 (${fmt(oneStatement.jobsPerSecond)}) = ${x(oneStatement, oneTxn)}, ` +
+    `claim+complete B=1 W=4 (${fmt(twoStatements.jobsPerSecond)}) = ${x(twoStatements, oneTxn)}`;
+  twoTxns.note = `claim+complete B=1 W=4 = ${x(twoStatements, twoTxns)}: the same commits per job`;
+  nodeOne.note = `${x(nodeOne, oneTxn)} pgbench 1 txn; completeAndClaimJobs B=1 W=4 = ${x(oneStatement, nodeOne)} of this`;
+  nodeTwo.note = `${x(nodeTwo, twoTxns)} pgbench 2 txns; claim+complete B=1 W=4 = ${x(twoStatements, nodeTwo)} of this`;
+  return [...extra, oneTxn, twoTxns, nodeOne, nodeTwo];
 }
 
 // ---------------------------------------------------------------------------
@@ -837,8 +889,8 @@ async function main(): Promise<void> {
     if (wanted('enqueue')) results.throughput.push(...(await benchEnqueue(server, sizes)));
     if (wanted('claim')) results.throughput.push(...(await benchClaim(server, sizes)));
     if (wanted('pgbench')) {
-      const b1w4 = results.throughput.find((r) => r.scenario === 'claim' && r.case === claimLabel(1, 4));
-      results.throughput.push(...(await benchPgbench(server, sizes, b1w4)));
+      const claimed = results.throughput.filter((r) => r.scenario === 'claim');
+      results.throughput.push(...(await benchPgbench(server, sizes, claimed)));
     }
     if (wanted('stats')) results.latency.push(...(await benchStats(server, sizes)));
     if (wanted('fairness')) {

@@ -45,6 +45,21 @@ describe('fair claiming', () => {
     const basicJobs = jobs.filter((j) => j.clientId === basic);
     expect(basicJobs.map((j) => j.id)).toContain(urgent!.job.id);
   });
+
+  it('fills the batch from the clients that have jobs, each offering at most twice its share', async () => {
+    const busy = uuidv7();
+    const idle = uuidv7();
+    await enqueue(busy, 300);
+    await enqueue(idle, 1);
+    // Two clients: each may offer up to twice half the batch, so the busy one fills it.
+    expect(countBy(await claim(100), (j) => j.clientId)).toEqual({ [busy]: 99, [idle]: 1 });
+    // Ten clients with one job each besides the busy one: it offers 2 x 100/11, rounded up;
+    // the batch comes back short, and the next claim takes up the rest.
+    const few = Array.from({ length: 10 }, () => uuidv7());
+    for (const c of few) await enqueue(c, 1);
+    expect(countBy(await claim(100), (j) => j.clientId)).toEqual({ [busy]: 19, ...Object.fromEntries(few.map((c) => [c, 1])) });
+    expect(countBy(await claim(100), (j) => j.clientId)).toEqual({ [busy]: 100 });
+  });
 });
 
 describe('rate limits', () => {

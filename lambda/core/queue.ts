@@ -428,25 +428,31 @@ WITH RECURSIVE active(client_id) AS (
   SELECT * FROM unnest($4::uuid[], $5::int4[]) AS t(client_id, cap)
 ), type_caps AS (
   SELECT * FROM unnest($7::text[], $8::int4[]) AS t(job_type, cap)
-), offered AS (
-  SELECT o.*, coalesce(c.weight, 1) AS weight, cc.cap AS client_cap,
-         row_number() OVER (PARTITION BY o.client_id ORDER BY o.priority DESC, o.run_at, o.id) AS rn
+), weighted AS (
+  SELECT a.client_id, coalesce(c.weight, 1) AS weight, cc.cap AS client_cap
   FROM active a
   LEFT JOIN clients c ON c.id = a.client_id
   LEFT JOIN client_caps cc ON cc.client_id = a.client_id
+  WHERE a.client_id IS NOT NULL AND coalesce(cc.cap, 1) > 0
+), offered AS (
+  SELECT o.*, w.weight,
+         row_number() OVER (PARTITION BY o.client_id ORDER BY o.priority DESC, o.run_at, o.id) AS rn
+  FROM weighted w
+  CROSS JOIN (SELECT sum(weight) AS total FROM weighted) t
   CROSS JOIN LATERAL (
     SELECT s.id, s.client_id, s.job_type, s.priority, s.run_at FROM summary_jobs s
-    WHERE s.client_id = a.client_id AND s.status = 'queued' AND s.pending_dependencies = 0
+    WHERE s.client_id = w.client_id AND s.status = 'queued' AND s.pending_dependencies = 0
       AND s.run_at <= now() AND s.job_type <> ALL($6::text[])
     ORDER BY s.priority DESC, s.run_at, s.id
-    LIMIT $2
+    -- Every row offered is locked, and a lock is a WAL record: offer no more
+    -- than twice the client's weighted share of the batch (slack for clients
+    -- short of jobs), and never more than its rate-limit allowance.
+    LIMIT least($2, coalesce(w.client_cap, $2), ceil(2.0 * $2 * w.weight / t.total)::int)
     FOR UPDATE SKIP LOCKED
   ) o
-  WHERE a.client_id IS NOT NULL AND coalesce(cc.cap, 1) > 0
 ), ranked AS (
   SELECT o.*, row_number() OVER (PARTITION BY o.job_type ORDER BY o.rn::float8 / o.weight, o.priority DESC, o.run_at, o.id) AS tn
   FROM offered o
-  WHERE o.client_cap IS NULL OR o.rn <= o.client_cap
 ), picked AS (
   SELECT r.id FROM ranked r LEFT JOIN type_caps t ON t.job_type = r.job_type
   WHERE t.cap IS NULL OR r.tn <= t.cap
