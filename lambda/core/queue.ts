@@ -2,8 +2,11 @@ import type { Db } from './db';
 import { uuidv7 } from './ids';
 
 /**
- * The summary_jobs queue. All of its SQL is in this file. Every state change is
- * one statement, so it is atomic without an explicit transaction, and every
+ * The summary_jobs queue. Its SQL is in this file, but for the hot path
+ * (claim, complete, complete-and-claim): one PL/pgSQL function,
+ * summary_jobs_complete_and_claim in migrations/005_hot_path_functions.sql,
+ * planned once per connection. Every state change is one statement (or one
+ * call), so it is atomic without an explicit transaction, and every
  * write-back from a worker (heartbeat, progress, complete, fail) is fenced by
  * the lease token handed out at claim time: once a lease lapsed and the job was
  * claimed again, the old worker's writes match no row and it is told so.
