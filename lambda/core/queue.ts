@@ -403,66 +403,20 @@ export interface ClaimOptions {
   leaseSeconds: number;
 }
 
-// Claiming, completing and both at once go through one function,
-// summary_jobs_complete_and_claim (migrations/005_hot_path_functions.sql),
-// whose plans are made once per connection: a statement sent from here is
-// planned on every call, which cost more than a one-job claim itself.
-// $1-$3 complete (ids, tokens, results), $4-$6 claim (owner, limit, lease
-// seconds), $7 the ids to lease instead of the strict priority pick.
-const HOT_PATH_SQL = `SELECT * FROM summary_jobs_complete_and_claim($1, $2, $3, $4, $5, $6)`;
+// Claiming (strict or fair, within the rate limits), completing and both at
+// once go through one function, summary_jobs_complete_and_claim
+// (migrations/005_hot_path_functions.sql), whose plans are made once per
+// connection: a statement sent from here is planned on every call, which cost
+// more than a one-job claim itself. $1-$3 complete (ids, tokens, results),
+// $4-$6 claim (owner, limit, lease seconds), $7 fair order.
+const HOT_PATH_SQL = `SELECT * FROM summary_jobs_complete_and_claim($1, $2, $3, $4, $5, $6, $7)`;
 
-// Fair order: weighted round-robin across clients, priority order within each.
-// `active` walks the distinct client_ids of summary_jobs_client_runnable (a
-// skip scan: one index probe per client with a backlog); each client offers
-// the head of its own queue, capped by its rate limit ($4/$5); the k-th job of
-// a client with weight w ranks at k/w, so a client with 100,000 queued jobs
-// and one with 10 alternate. Job types at their limit are left out ($6), and
-// job types with a remaining allowance are cut to it ($7/$8).
-const CLAIM_FAIR_SQL = `
-WITH RECURSIVE active(client_id) AS (
-  (SELECT client_id FROM summary_jobs
-   WHERE status = 'queued' AND pending_dependencies = 0 ORDER BY client_id LIMIT 1)
-  UNION ALL
-  SELECT (SELECT s.client_id FROM summary_jobs s
-          WHERE s.status = 'queued' AND s.pending_dependencies = 0 AND s.client_id > a.client_id
-          ORDER BY s.client_id LIMIT 1)
-  FROM active a WHERE a.client_id IS NOT NULL
-), client_caps AS (
-  SELECT * FROM unnest($4::uuid[], $5::int4[]) AS t(client_id, cap)
-), type_caps AS (
-  SELECT * FROM unnest($7::text[], $8::int4[]) AS t(job_type, cap)
-), weighted AS (
-  SELECT a.client_id, coalesce(c.weight, 1) AS weight, cc.cap AS client_cap
-  FROM active a
-  LEFT JOIN clients c ON c.id = a.client_id
-  LEFT JOIN client_caps cc ON cc.client_id = a.client_id
-  WHERE a.client_id IS NOT NULL AND coalesce(cc.cap, 1) > 0
-), offered AS (
-  SELECT o.*, w.weight,
-         row_number() OVER (PARTITION BY o.client_id ORDER BY o.priority DESC, o.run_at, o.id) AS rn
-  FROM weighted w
-  CROSS JOIN (SELECT sum(weight) AS total FROM weighted) t
-  CROSS JOIN LATERAL (
-    SELECT s.id, s.client_id, s.job_type, s.priority, s.run_at FROM summary_jobs s
-    WHERE s.client_id = w.client_id AND s.status = 'queued' AND s.pending_dependencies = 0
-      AND s.run_at <= now() AND s.job_type <> ALL($6::text[])
-    ORDER BY s.priority DESC, s.run_at, s.id
-    -- Every row offered is locked, and a lock is a WAL record: offer no more
-    -- than twice the client's weighted share of the batch (slack for clients
-    -- short of jobs), and never more than its rate-limit allowance.
-    LIMIT least($2, coalesce(w.client_cap, $2), ceil(2.0 * $2 * w.weight / t.total)::int)
-    FOR UPDATE SKIP LOCKED
-  ) o
-), ranked AS (
-  SELECT o.*, row_number() OVER (PARTITION BY o.job_type ORDER BY o.rn::float8 / o.weight, o.priority DESC, o.run_at, o.id) AS tn
-  FROM offered o
-), picked AS (
-  SELECT r.id FROM ranked r LEFT JOIN type_caps t ON t.job_type = r.job_type
-  WHERE t.cap IS NULL OR r.tn <= t.cap
-  ORDER BY r.rn::float8 / r.weight, r.priority DESC, r.run_at, r.id
-  LIMIT $2
-)
-SELECT * FROM summary_jobs_complete_and_claim('{}', '{}', '{}', $1, $2::int, $3, ARRAY(SELECT id FROM picked))`;
+/**
+ * strict: highest priority first, then oldest, across all clients.
+ * fair: weighted round-robin across clients (priority order within each),
+ * within the rate limits (limits.ts).
+ */
+export type ClaimOrder = 'strict' | 'fair';
 
 function sortClaimed(jobs: ClaimedJob[]): ClaimedJob[] {
   return jobs.sort(
@@ -496,37 +450,6 @@ function toClaimed(row: ClaimedRow): ClaimedJob {
 /** Leases up to `limit` runnable jobs in priority order (highest first, then oldest). */
 export async function claimJobs(db: Db, opts: ClaimOptions): Promise<ClaimedJob[]> {
   return (await completeAndClaimJobs(db, [], opts)).claimed;
-}
-
-/** Allowances left under the rate limits; a scope that is absent is unlimited. */
-export interface ClaimAllowance {
-  clients: Map<string, number>;
-  jobTypes: Map<string, number>;
-}
-
-/**
- * Leases up to `limit` jobs fairly across clients, within the given allowances.
- * One statement; it runs inside completeAndClaimFair's transaction (limits.ts),
- * which holds the rate-limit locks when allowances apply and turns JIT off: the
- * planner's estimate for the per-client lateral scan is high enough to trigger
- * JIT compilation, which costs far more than the millisecond the claim takes.
- */
-export async function claimFairBatch(db: Db, opts: ClaimOptions, allowance?: ClaimAllowance): Promise<ClaimedJob[]> {
-  const clients = [...(allowance?.clients ?? [])].filter(([, cap]) => cap > 0);
-  const blockedClients = [...(allowance?.clients ?? [])].filter(([, cap]) => cap <= 0).map(([id]) => id);
-  const types = [...(allowance?.jobTypes ?? [])];
-  const { rows } = await db.query<ClaimedRow>(CLAIM_FAIR_SQL, [
-    opts.workerId,
-    opts.limit,
-    opts.leaseSeconds,
-    [...clients.map(([id]) => id), ...blockedClients],
-    [...clients.map(([, cap]) => cap), ...blockedClients.map(() => 0)],
-    types.filter(([, cap]) => cap <= 0).map(([t]) => t),
-    types.filter(([, cap]) => cap > 0).map(([t]) => t),
-    types.filter(([, cap]) => cap > 0).map(([, cap]) => cap),
-  ]);
-  // Nothing claimed is one row of NULL job columns.
-  return rows.filter((r) => r.id !== null).map(toClaimed);
 }
 
 // ---------------------------------------------------------------------------
@@ -587,14 +510,15 @@ export async function completeJobs(db: Db, completions: Completion[]): Promise<L
 }
 
 /**
- * Completes jobs and claims up to `opts.limit` more (priority order) in one
- * call, and so one commit (one WAL flush) for both, for a worker that finished
- * some jobs and has room for more.
+ * Completes jobs and claims up to `opts.limit` more in one call, and so one
+ * commit (one WAL flush) for both, for a worker that finished some jobs and
+ * has room for more. Completing first frees their slots under the limits.
  */
 export async function completeAndClaimJobs(
   db: Db,
   completions: Completion[],
   opts: ClaimOptions,
+  order: ClaimOrder = 'strict',
 ): Promise<{ completed: LeaseCheck; claimed: ClaimedJob[] }> {
   const { rows } = await db.query<ClaimedRow & { done_ids: string[] | null; parent_ids: string[] }>(HOT_PATH_SQL, [
     completions.map((c) => c.id),
@@ -603,6 +527,7 @@ export async function completeAndClaimJobs(
     opts.workerId,
     opts.limit,
     opts.leaseSeconds,
+    order === 'fair',
   ]);
   const first = rows.find((r) => r.done_ids !== null)!;
   if (first.parent_ids.length > 0) await settleDependents(db, first.parent_ids);
