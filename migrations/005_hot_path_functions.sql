@@ -14,7 +14,8 @@
 -- plan_cache_mode = force_generic_plan: left to choose, the cache would plan
 -- every call afresh, since a custom plan that knows "LIMIT 1" always looks
 -- cheaper than the generic one. The generic plan cannot know the limit, so the
--- claim picks its ids first and the update reaches them by primary key.
+-- claim picks its ids first and the update reaches them by primary key. The
+-- fair pick is the exception, planned per call (EXECUTE, below).
 --
 -- jit = off: the planner's estimates for the fair claim's per-client scans are
 -- high enough to trigger JIT compilation, which cost ~300 ms a claim.
