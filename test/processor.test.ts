@@ -60,6 +60,22 @@ describe('runProcessor', () => {
     expect(d.metrics.points.find((p) => p.name === 'QueueDepth')?.value).toBe(0);
   });
 
+  it.each(['fair', 'priority'])('runs a chain of dependent jobs in one invocation (%s claim)', async (mode) => {
+    const [first] = await enqueue(1);
+    const [second] = await enqueueJobs(db.pool, [{ clientId: CLIENT, dependsOn: [first!.job.id] }]);
+    const [third] = await enqueueJobs(db.pool, [{ clientId: CLIENT, dependsOn: [second!.job.id] }]);
+    const order: string[] = [];
+    const run = await runProcessor(
+      deps(async (job) => {
+        order.push(job.id);
+        return {};
+      }, config({ CLAIM_MODE: mode })),
+      fakeInvocation(60_000),
+    );
+    expect(order).toEqual([first!.job.id, second!.job.id, third!.job.id]);
+    expect(run).toMatchObject({ claimed: 3, completed: 3, stoppedBy: 'empty' });
+  });
+
   it('never runs more jobs at once than the configured concurrency', async () => {
     await enqueue(30);
     let now = 0;
