@@ -13,6 +13,7 @@ import { uuidv7 } from './ids';
  *
  *   enqueueJobs    insert one or many jobs; an idempotency key returns the existing job
  *   claimJobs      lease a batch of runnable jobs (FOR UPDATE SKIP LOCKED)
+ *   completeAndClaimJobs  complete a batch and lease the next, in one call (limits.ts: fairly)
  *   heartbeatJobs  extend the leases a worker still holds, in one statement
  *   reportProgress a running job's percent and message
  *   completeJobs   store results, fenced by lease token
@@ -403,7 +404,7 @@ export interface ClaimOptions {
   leaseSeconds: number;
 }
 
-// Claiming (strict or fair, within the rate limits), completing and both at
+// Claiming (priority order, or fair within the rate limits), completing and both at
 // once go through one function, summary_jobs_complete_and_claim
 // (migrations/005_hot_path_functions.sql), whose plans are made once per
 // connection: a statement sent from here is planned on every call, which cost
@@ -412,11 +413,11 @@ export interface ClaimOptions {
 const HOT_PATH_SQL = `SELECT * FROM summary_jobs_complete_and_claim($1, $2, $3, $4, $5, $6, $7)`;
 
 /**
- * strict: highest priority first, then oldest, across all clients.
+ * priority: highest priority first, then oldest, across all clients.
  * fair: weighted round-robin across clients (priority order within each),
- * within the rate limits (limits.ts).
+ * within the rate limits (limits.ts). The same names as CLAIM_MODE.
  */
-export type ClaimOrder = 'strict' | 'fair';
+export type ClaimOrder = 'priority' | 'fair';
 
 function sortClaimed(jobs: ClaimedJob[]): ClaimedJob[] {
   return jobs.sort(
@@ -518,7 +519,7 @@ export async function completeAndClaimJobs(
   db: Db,
   completions: Completion[],
   opts: ClaimOptions,
-  order: ClaimOrder = 'strict',
+  order: ClaimOrder = 'priority',
 ): Promise<{ completed: LeaseCheck; claimed: ClaimedJob[] }> {
   const { rows } = await db.query<ClaimedRow & { done_ids: string[] | null; parent_ids: string[] }>(HOT_PATH_SQL, [
     completions.map((c) => c.id),
