@@ -205,9 +205,15 @@ BEGIN
     RETURNING j.id, j.client_id, j.job_type, j.upload_id, j.payload, j.priority, j.run_at, j.attempts,
               j.max_attempts, j.lease_owner, j.lease_token, j.lease_expires_at
   )
-  SELECT CASE WHEN coalesce(c.n, 1) = 1 THEN v_done END, CASE WHEN coalesce(c.n, 1) = 1 THEN v_parents END,
+  SELECT CASE WHEN row_number() OVER () = 1 THEN v_done END, CASE WHEN row_number() OVER () = 1 THEN v_parents END,
          c.id, c.client_id, c.job_type, c.upload_id, c.payload, c.priority, c.run_at, c.attempts, c.max_attempts,
          c.lease_owner, c.lease_token, c.lease_expires_at
-  FROM (SELECT 1) one
-  LEFT JOIN (SELECT claimed.*, row_number() OVER () AS n FROM claimed) c ON true;
+  FROM claimed c;
+  -- This transaction holds the picked rows' locks, so all of them are leased;
+  -- were none, the completed ids must still go back.
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT v_done, v_parents, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb,
+                        NULL::smallint, NULL::timestamptz, NULL::integer, NULL::integer, NULL::text, NULL::uuid,
+                        NULL::timestamptz;
+  END IF;
 END $$;
