@@ -107,10 +107,13 @@ BEGIN
                least(l.max_per_interval
                        - CASE WHEN l.window_start + l.interval_seconds * interval '1 second' > now()
                               THEN l.started_in_window ELSE 0 END,
-                     l.max_running
-                       - (SELECT count(*) FROM summary_jobs r
-                          WHERE r.status = 'running'
-                            AND CASE l.scope WHEN 'client' THEN r.client_id::text = l.key ELSE r.job_type = l.key END)
+                     -- Running jobs are counted only for a limit that has max_running.
+                     CASE WHEN l.max_running IS NOT NULL THEN
+                       l.max_running
+                         - (SELECT count(*) FROM summary_jobs r
+                            WHERE r.status = 'running'
+                              AND CASE l.scope WHEN 'client' THEN r.client_id::text = l.key ELSE r.job_type = l.key END)
+                     END
                     )::integer AS allowance
         FROM rate_limits l
       ) a
@@ -179,41 +182,37 @@ BEGIN
     END IF;
   END IF;
 
-  -- Nothing to lease (a completion only, or an empty queue): skip the UPDATE,
+  -- Nothing to lease (a completion only, or an empty queue) skips the UPDATE,
   -- whose start-up alone (eight indexes opened) costs more than this row.
-  IF cardinality(v_pick) = 0 THEN
-    RETURN QUERY SELECT v_done, v_parents, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb,
-                        NULL::smallint, NULL::timestamptz, NULL::integer, NULL::integer, NULL::text, NULL::uuid,
-                        NULL::timestamptz;
-    RETURN;
+  IF cardinality(v_pick) > 0 THEN
+    RETURN QUERY
+    WITH claimed AS (
+      UPDATE summary_jobs j
+      SET status = 'running',
+          attempts = j.attempts + 1,
+          lease_owner = p_owner,
+          lease_token = gen_random_uuid(),
+          lease_expires_at = now() + p_lease_seconds * interval '1 second',
+          heartbeat_at = now(),
+          started_at = coalesce(j.started_at, now()),
+          progress_percent = NULL,
+          progress_message = NULL,
+          updated_at = now()
+      WHERE j.id = ANY (v_pick)
+      RETURNING j.id, j.client_id, j.job_type, j.upload_id, j.payload, j.priority, j.run_at, j.attempts,
+                j.max_attempts, j.lease_owner, j.lease_token, j.lease_expires_at
+    )
+    SELECT CASE WHEN row_number() OVER () = 1 THEN v_done END, CASE WHEN row_number() OVER () = 1 THEN v_parents END,
+           c.id, c.client_id, c.job_type, c.upload_id, c.payload, c.priority, c.run_at, c.attempts, c.max_attempts,
+           c.lease_owner, c.lease_token, c.lease_expires_at
+    FROM claimed c;
+    -- This transaction holds the picked rows' locks, so all of them are leased.
+    IF FOUND THEN
+      RETURN;
+    END IF;
   END IF;
-
-  RETURN QUERY
-  WITH claimed AS (
-    UPDATE summary_jobs j
-    SET status = 'running',
-        attempts = j.attempts + 1,
-        lease_owner = p_owner,
-        lease_token = gen_random_uuid(),
-        lease_expires_at = now() + p_lease_seconds * interval '1 second',
-        heartbeat_at = now(),
-        started_at = coalesce(j.started_at, now()),
-        progress_percent = NULL,
-        progress_message = NULL,
-        updated_at = now()
-    WHERE j.id = ANY (v_pick)
-    RETURNING j.id, j.client_id, j.job_type, j.upload_id, j.payload, j.priority, j.run_at, j.attempts,
-              j.max_attempts, j.lease_owner, j.lease_token, j.lease_expires_at
-  )
-  SELECT CASE WHEN row_number() OVER () = 1 THEN v_done END, CASE WHEN row_number() OVER () = 1 THEN v_parents END,
-         c.id, c.client_id, c.job_type, c.upload_id, c.payload, c.priority, c.run_at, c.attempts, c.max_attempts,
-         c.lease_owner, c.lease_token, c.lease_expires_at
-  FROM claimed c;
-  -- This transaction holds the picked rows' locks, so all of them are leased;
-  -- were none, the completed ids must still go back.
-  IF NOT FOUND THEN
-    RETURN QUERY SELECT v_done, v_parents, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb,
-                        NULL::smallint, NULL::timestamptz, NULL::integer, NULL::integer, NULL::text, NULL::uuid,
-                        NULL::timestamptz;
-  END IF;
+  -- Nothing leased: the completed ids still go back, on a row of NULL job columns.
+  RETURN QUERY SELECT v_done, v_parents, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb,
+                      NULL::smallint, NULL::timestamptz, NULL::integer, NULL::integer, NULL::text, NULL::uuid,
+                      NULL::timestamptz;
 END $$;
