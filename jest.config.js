@@ -1,3 +1,5 @@
+const { availableParallelism } = require('node:os');
+
 /** Transpile-only (swc) for speed; `npm test` runs `tsc --noEmit` first for the type check. */
 module.exports = {
   testEnvironment: 'node',
@@ -10,5 +12,6 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60000,
-  maxWorkers: process.env.CI ? 2 : '50%',
+  // Two workers at least: most suites wait on Postgres, not on the CPU.
+  maxWorkers: process.env.CI ? 2 : Math.max(2, Math.floor(availableParallelism() / 2)),
 };

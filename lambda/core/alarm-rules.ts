@@ -14,12 +14,23 @@ export const Metric = {
   JobsClaimed: 'JobsClaimed',
   JobsCompleted: 'JobsCompleted',
   JobsRetried: 'JobsRetried',
+  /** System failures for good (retries exhausted on a retryable error, bugs, timeouts): pages. */
   JobsFailed: 'JobsFailed',
+  /** Client-caused permanent failures (unreadable, empty, binary, too large, unsupported): counted, never pages. */
+  JobsFailedClientError: 'JobsFailedClientError',
+  /** Jobs run again later without spending an attempt (upstream throttling). */
+  JobsSnoozed: 'JobsSnoozed',
   JobsReaped: 'JobsReaped',
   ProcessingDuration: 'ProcessingDuration',
   QueueDepth: 'QueueDepth',
   OldestJobAgeSeconds: 'OldestJobAgeSeconds',
   ProcessorInvocations: 'ProcessorInvocations',
+  /** A processor run that reached the database (reap and claim answered): the liveness signal. */
+  ProcessorRunsSucceeded: 'ProcessorRunsSucceeded',
+  /** A statement or connection failed on infrastructure (connection lost, timeout, database down), API or processor. */
+  DatabaseErrors: 'DatabaseErrors',
+  /** Runnable jobs held back only by a rate limit: not the processor falling behind. */
+  JobsHeldByRateLimit: 'JobsHeldByRateLimit',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 
