@@ -39,7 +39,11 @@ describe('secrets', () => {
     secrets.on(GetSecretValueCommand, { SecretId: 'arn:db' }).resolves({ SecretString: JSON.stringify({ username: 'app', password: 'pw-from-sm', dbname: 'summary_jobs' }) });
     const env = { DB_SECRET_ARN: 'arn:db', DB_HOST: 'proxy.example.internal' };
     const config = await poolConfig(databaseConfig(env));
-    expect(config).toMatchObject({ host: 'proxy.example.internal', port: 5432, user: 'app', password: 'pw-from-sm', database: 'summary_jobs', ssl: { rejectUnauthorized: true }, max: 2 });
+    expect(config).toMatchObject({ host: 'proxy.example.internal', port: 5432, user: 'app', database: 'summary_jobs', ssl: { rejectUnauthorized: true }, max: 2 });
+    // The password is read per connection, from the cached secret, never stored in the config.
+    expect(typeof config.password).toBe('function');
+    expect(await (config.password as () => Promise<string>)()).toBe('pw-from-sm');
+    expect(JSON.stringify(config)).not.toContain('pw-from-sm');
     expect(JSON.stringify(env)).not.toContain('pw-from-sm');
   });
 

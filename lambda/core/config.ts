@@ -40,6 +40,12 @@ export interface DatabaseConfig {
   ssl: boolean;
   /** Connections per container; RDS Proxy multiplexes, so Lambdas keep this small. */
   poolMax: number;
+  /** A connection attempt that takes longer is an outage: fail fast (503) rather than hang. */
+  connectTimeoutMs: number;
+  /** Server-side cap on one statement (sent at connect, only without RDS Proxy). */
+  statementTimeoutMs: number;
+  /** Client-side cap on one query: ends the wait on a frozen server too. */
+  queryTimeoutMs: number;
 }
 
 export function databaseConfig(env: Env = process.env): DatabaseConfig {
@@ -47,6 +53,8 @@ export function databaseConfig(env: Env = process.env): DatabaseConfig {
   const secretArn = env.DB_SECRET_ARN || undefined;
   if (!url && !secretArn) throw new ConfigError('set DATABASE_URL, or DB_SECRET_ARN with DB_HOST');
   if (secretArn && !env.DB_HOST) throw new ConfigError('DB_HOST is required with DB_SECRET_ARN');
+  // Well inside API Gateway's 29 s, and far below the processor's heartbeat interval.
+  const statementTimeoutMs = int(env, 'DB_STATEMENT_TIMEOUT_MS', 10_000, 100, 900_000);
   return {
     url,
     secretArn,
@@ -55,6 +63,10 @@ export function databaseConfig(env: Env = process.env): DatabaseConfig {
     database: env.DB_NAME || 'summary_jobs',
     ssl: env.DB_SSL ? env.DB_SSL === 'true' : Boolean(secretArn),
     poolMax: int(env, 'DB_POOL_MAX', 2, 1, 100),
+    connectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5_000, 100, 60_000),
+    statementTimeoutMs,
+    // A little longer than the server's own limit, so the server's clearer error wins when it can answer.
+    queryTimeoutMs: int(env, 'DB_QUERY_TIMEOUT_MS', statementTimeoutMs + 2_000, 100, 900_000),
   };
 }
 

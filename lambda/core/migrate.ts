@@ -51,6 +51,9 @@ interface AppliedRow {
   checksum: string;
 }
 
+/** Longer than any Lambda runs: the pool's short query timeout is for requests, not for schema changes. */
+const MIGRATION_QUERY_TIMEOUT_MS = 3_600_000;
+
 async function inLockedTransaction<T>(client: PoolClient, fn: () => Promise<T>): Promise<T> {
   await client.query('BEGIN');
   try {
@@ -101,7 +104,9 @@ export async function migrate(pool: Pool, migrations = loadMigrations()): Promis
         const { rows } = await client.query<AppliedRow>('SELECT version, name, checksum FROM schema_migrations ORDER BY version');
         verifyApplied(rows, migrations);
         if (rows.some((r) => r.version === migration.version)) return;
-        await client.query(migration.sql);
+        // A migration may rewrite a large table: no statement or client-side timeout applies to it.
+        await client.query('SET LOCAL statement_timeout = 0');
+        await client.query({ text: migration.sql, query_timeout: MIGRATION_QUERY_TIMEOUT_MS } as never);
         await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
           migration.version,
           migration.name,

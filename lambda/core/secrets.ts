@@ -41,6 +41,12 @@ export function clearSecretCache(): void {
   cache.clear();
 }
 
+/** After a refused login: the next read of the secret (or of every secret) goes to the source. */
+export function forgetSecret(secretId?: string): void {
+  if (secretId === undefined) cache.clear();
+  else cache.delete(secretId);
+}
+
 export function localSecretFile(dir: string, secretId: string): string {
   return join(dir, secretId.replace(/[^A-Za-z0-9._-]/g, '_'));
 }
