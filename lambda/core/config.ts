@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /**
  * The one place environment variables are read. Each group is parsed once
  * (module scope in Lambda: at cold start) and a bad value fails loudly with
@@ -90,6 +92,8 @@ export interface ProcessorConfig {
   retentionSeconds: number;
   retentionBatchSize: number;
   retentionMaxBatches: number;
+  /** Worker threads that summarize documents off the event loop (0: summarize on the main thread). */
+  summarizeThreads: number;
 }
 
 export function processorConfig(env: Env = process.env): ProcessorConfig {
@@ -115,6 +119,8 @@ export function processorConfig(env: Env = process.env): ProcessorConfig {
     retentionSeconds: int(env, 'RETENTION_DAYS', 30, 0, 3650) * 86_400,
     retentionBatchSize: int(env, 'RETENTION_BATCH_SIZE', 1000, 1, 50_000),
     retentionMaxBatches: int(env, 'RETENTION_MAX_BATCHES', 5, 0, 1000),
+    // One per core the container has: a Lambda gets more vCPUs with more memory.
+    summarizeThreads: int(env, 'SUMMARIZE_THREADS', availableParallelism(), 0, 64),
   };
 }
 
