@@ -143,8 +143,9 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
 
 // Connection exceptions (08), an operator or failover ending sessions (57P01-3),
 // too many connections (53300), serialization failures and deadlocks (40001,
-// 40P01), a statement cut off by statement_timeout (57014).
-const TRANSIENT_SQLSTATES = /^(08...|57P0[123]|53300|40001|40P01|57014)$/;
+// 40P01), a statement cut off by statement_timeout (57014), and a refused
+// password (28P01): after a rotation the next connection reads the new secret.
+const TRANSIENT_SQLSTATES = /^(08...|57P0[123]|53300|40001|40P01|57014|28P01)$/;
 const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 const TRANSIENT_MESSAGES = [
   'Connection terminated',
