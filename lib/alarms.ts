@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -40,6 +40,24 @@ const MISSING_DATA: Record<AlarmRule['treatMissingData'], cloudwatch.TreatMissin
   notBreaching: cloudwatch.TreatMissingData.NOT_BREACHING,
 };
 
+/**
+ * A rule as it applies to a processor scheduled every `scheduleMinutes`. A
+ * liveness rule (silence is failure) counts on at least one run per period,
+ * so its period stretches to the schedule's interval and its window with it:
+ * at 5 minutes, 3 periods of 60 s would be breaching between every two runs.
+ */
+export function ruleForSchedule(rule: AlarmRule, scheduleMinutes: number): { periodSeconds: number; description: string } {
+  const scheduleSeconds = scheduleMinutes * 60;
+  if (rule.treatMissingData !== 'breaching' || rule.periodSeconds >= scheduleSeconds) {
+    return { periodSeconds: rule.periodSeconds, description: rule.description };
+  }
+  const windowMinutes = (scheduleSeconds * rule.evaluationPeriods) / 60;
+  return {
+    periodSeconds: scheduleSeconds,
+    description: `${rule.description} (This stack runs the processor every ${scheduleMinutes} minutes, so the window is ${rule.evaluationPeriods} periods of ${scheduleMinutes} minutes: ${windowMinutes} minutes.)`,
+  };
+}
+
 interface AlarmSpec {
   readonly threshold: number;
   readonly comparisonOperator: cloudwatch.ComparisonOperator;
@@ -72,24 +90,44 @@ export class Alarms extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
       pendingWindow: Duration.days(7),
     });
+    // CloudWatch acts for this stack's alarms only (confused deputy): the
+    // account and the alarm names' prefix are conditions of both grants.
+    const stack = Stack.of(this);
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': stack.account },
+      ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${stack.stackName}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+    };
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchAlarmsPublishToTheEncryptedTopic',
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        conditions: fromOurAlarms,
       }),
     );
     this.topic = new sns.Topic(this, 'AlertTopic', { displayName: 'summary-jobs alerts', masterKey: this.key, enforceSSL: true });
+    // enforceSSL gives the topic a policy, and a topic with a policy accepts
+    // only what it allows: without this, alarm notifications are refused.
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: fromOurAlarms,
+      }),
+    );
     if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
 
     for (const rule of ALARM_RULES) {
-      this.add(rule.name, appMetric(rule.metric, rule.statistic, Duration.seconds(rule.periodSeconds)), {
+      const { periodSeconds, description } = ruleForSchedule(rule, props.processor.scheduleMinutes);
+      this.add(rule.name, appMetric(rule.metric, rule.statistic, Duration.seconds(periodSeconds)), {
         threshold: rule.threshold,
         evaluationPeriods: rule.evaluationPeriods,
         comparisonOperator: COMPARISON[rule.comparison],
         treatMissingData: MISSING_DATA[rule.treatMissingData],
-        description: rule.description,
+        description,
       });
     }
 
@@ -104,16 +142,29 @@ export class Alarms extends Construct {
     });
     this.add('ProcessorThrottles', processor.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }), {
       threshold: 1,
-      // Upload nudges beyond the reserved concurrency are throttled in any
-      // burst, harmlessly; throttling for 15 minutes on end means the
-      // processor is saturated.
+      // Nudges in a burst can be throttled harmlessly; throttling for 15
+      // minutes on end means the processor cannot get a slot.
       evaluationPeriods: 3,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       description:
-        'Processor invocations have been throttled for 15 minutes: every reserved slot is busy, so jobs wait for a free run. ' +
-        'First steps: compare QueueDepth and OldestJobAgeSeconds with throughput on the dashboard; raise processorConcurrency ' +
-        'if the database has CPU and connections to spare. Where: dashboard, processor Lambda metrics.',
+        'Processor invocations have been throttled for 15 minutes: the reserved concurrency (-c processorConcurrency) or the ' +
+        "account's concurrency limit is used up, so jobs wait for a free run. First steps: compare QueueDepth and OldestJobAgeSeconds " +
+        'with throughput on the dashboard; check the account limit (Service Quotas, Lambda concurrent executions) and other functions ' +
+        'using it; raise processorConcurrency if the database has CPU and connections to spare. Where: dashboard, processor Lambda metrics.',
     });
+    this.add(
+      'FailedInvocationsQueued',
+      props.processor.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      {
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        description:
+          'Processor invocations failed or expired before they ran (scheduled runs, upload nudges) and wait in the dead-letter queue. ' +
+          'Jobs are safe in the database, but runs are being lost: throttling, a crash before the handler, or nudges older than ' +
+          'their 2-minute maximum age. First steps: read one message (its requestContext.condition says why), compare with ' +
+          'ProcessorThrottles and ProcessorErrors, then purge the queue. Where: the FailedInvocations queue, processor metrics.',
+      },
+    );
     this.add('Api5xxRate', props.api.restApi.metricServerError({ period: Duration.minutes(5), statistic: 'Average' }), {
       threshold: 0.05,
       evaluationPeriods: 2,

@@ -24,11 +24,20 @@ export interface ApiProps {
 }
 
 /**
- * API Gateway hands binary bodies to Lambda base64-encoded (4/3 larger), and a
+ * API Gateway hands bodies to Lambda base64-encoded (4/3 larger), and a
  * synchronous Lambda request is at most 6 MB: 4 MiB of document plus the event
  * around it fits, 4.5 MiB does not.
  */
 export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The largest request body whose event the Lambda can still receive and answer
+ * with its own 413 problem: base64 of the body plus about 64 KiB of headers and
+ * request context within 6,291,456 bytes. From here to API Gateway's 10 MB the
+ * Invoke itself is refused and API Gateway answers with its 5xx (as
+ * bad-gateway / internal problems below); above 10 MB with the 413 problem.
+ */
+export const LARGEST_BODY_THE_LAMBDA_SEES = Math.floor(((6 * 1024 * 1024 - 64 * 1024) * 3) / 4);
 
 interface GatewayProblem {
   readonly type: apigw.ResponseType;
@@ -112,8 +121,11 @@ export class Api extends Construct {
       restApiName: Stack.of(this).stackName,
       description: 'summary-jobs: upload documents, follow their summary jobs',
       endpointTypes: [apigw.EndpointType.REGIONAL],
-      // Documents arrive as raw bytes; API Gateway passes these through to Lambda as base64.
-      binaryMediaTypes: ['application/pdf', 'application/octet-stream'],
+      // Every body reaches the Lambda as the client's bytes (base64 in the
+      // event): a text type listed as text would be re-encoded to UTF-8 by
+      // API Gateway first, and the handler's charset handling (ISO-8859-1,
+      // UTF-16 with a BOM) would never see the original.
+      binaryMediaTypes: ['*/*'],
       // Execution and access logs need the account's API Gateway logging role.
       // It is one per account and region, shared by every stage deployed there,
       // so it stays when one stack is destroyed.
@@ -155,7 +167,9 @@ export class Api extends Construct {
       });
     }
 
-    const integration = new apigw.LambdaIntegration(this.function.fn, { proxy: true });
+    // One permission for the whole API instead of one per method: a Lambda
+    // resource policy is capped at 20 KB, and 44 per-method statements came close.
+    const integration = new apigw.LambdaIntegration(this.function.fn, { proxy: true, scopePermissionToMethod: false });
     // No body models: the Lambda parses and checks bodies (raw documents among
     // them); API Gateway only turns away requests without a key header.
     const requireKeyHeader = new apigw.RequestValidator(this, 'RequireApiKeyHeader', {

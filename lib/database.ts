@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as rds from 'aws-cdk-lib/aws-rds';
@@ -83,6 +83,9 @@ export class Database extends Construct {
       iamAuthentication: true,
     });
     this.secret = this.instance.secret!;
+    // The password that opens the final snapshot stays as long as the snapshot.
+    // (`secret` is its attachment to the instance; the generated secret is the instance's child.)
+    if (props.keepFinalSnapshot ?? true) (this.instance.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(RemovalPolicy.RETAIN);
 
     // The rotation function talks to the database directly (not through the
     // proxy; addRotationSingleUser opens that port) and to Secrets Manager
@@ -102,6 +105,10 @@ export class Database extends Construct {
 
     // Also opens the database's port to the proxy's security group.
     this.proxy = this.instance.addProxy('Proxy', {
+      // Proxy names are unique per account and region (CDK's default is the
+      // construct id, "Proxy"): a second stage beside this one would collide.
+      // Changing a proxy's name replaces it, so this is set before the first deploy.
+      dbProxyName: proxyName(Stack.of(this).stackName),
       secrets: [this.secret],
       vpc: network.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
@@ -118,4 +125,10 @@ export class Database extends Construct {
   grantConnect(grantee: iam.IGrantable): void {
     this.secret.grantRead(grantee);
   }
+}
+
+/** `<stack name>-proxy`, within RDS's rules: letters, digits and single hyphens, at most 60 characters. */
+export function proxyName(stackName: string): string {
+  const base = stackName.replace(/[^A-Za-z0-9]+/g, '-').replace(/^[^A-Za-z]+/, '').slice(0, 54).replace(/-+$/, '');
+  return `${base || 'summary-jobs'}-proxy`;
 }

@@ -5,9 +5,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { PROCESSOR_SCHEDULE_MINUTES } from '../lambda/core/alarm-rules';
 import type { Database } from './database';
-import { ServiceFunction } from './lambda-function';
+import { BUNDLE_TARGET, ESBUILD, REPO_ROOT, ServiceFunction } from './lambda-function';
 import type { Network } from './network';
 
 export type Summarizer = 'extractive' | 'bedrock';
@@ -17,7 +19,13 @@ export const DEFAULT_BEDROCK_MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0'
 export interface ProcessorProps {
   readonly network: Network;
   readonly database: Database;
-  /** At most this many processor invocations at once; each holds up to DB_POOL_MAX proxy connections. @default 5 */
+  /**
+   * Reserve this many concurrent executions for the processor (also its cap; each
+   * holds up to DB_POOL_MAX proxy connections). Lambda refuses a reservation that
+   * leaves the account fewer than 100 unreserved, and new accounts often have a
+   * limit of 10 in all, so a reservation is asked for, never assumed.
+   * @default no reservation: the processor shares the account's unreserved pool
+   */
   readonly reservedConcurrency?: number;
   /** How often the schedule starts it. @default PROCESSOR_SCHEDULE_MINUTES (every minute) */
   readonly scheduleMinutes?: number;
@@ -39,6 +47,11 @@ const JOB_TIMEOUT_MS = 60_000;
 // A nudge older than this is pointless: the schedule has run since.
 const MAX_EVENT_AGE = Duration.minutes(2);
 
+/** The summarizing worker-thread entry; bundled beside the handler as `summarize-worker.js` once it exists. */
+export const SUMMARIZE_WORKER_ENTRY = join(REPO_ROOT, 'lambda', 'core', 'summarize-worker.ts');
+/** unpdf's two ES modules (its API and its serverless pdf.js build), loaded by path in the PDF worker thread. */
+const PDF_READER_FILES = ['index.mjs', 'pdfjs.mjs'].map((file) => join(REPO_ROOT, 'node_modules', 'unpdf', 'dist', file));
+
 /**
  * The processor Lambda and what starts it: an EventBridge schedule (the sweeper)
  * and async nudges from the API Lambda (prompt pickup). The job row owns the
@@ -50,11 +63,14 @@ export class Processor extends Construct {
   readonly schedule: events.Rule;
   readonly deadLetterQueue: sqs.Queue;
   readonly summarizer: Summarizer;
+  /** Minutes between scheduled runs: the liveness alarm's window follows it. */
+  readonly scheduleMinutes: number;
 
   constructor(scope: Construct, id: string, props: ProcessorProps) {
     super(scope, id);
     this.summarizer = props.summarizer ?? 'extractive';
     const modelId = props.bedrockModelId ?? DEFAULT_BEDROCK_MODEL_ID;
+    this.scheduleMinutes = props.scheduleMinutes ?? PROCESSOR_SCHEDULE_MINUTES;
 
     this.deadLetterQueue = new sqs.Queue(this, 'FailedInvocations', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -69,7 +85,7 @@ export class Processor extends Construct {
       description: 'Claims summary jobs and summarizes their documents',
       timeout: TIMEOUT,
       memorySize: props.memoryMiB ?? 1536,
-      reservedConcurrentExecutions: props.reservedConcurrency ?? 5,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
         MAX_RUN_MS: String(MAX_RUN_MS),
         JOB_TIMEOUT_MS: String(JOB_TIMEOUT_MS),
@@ -79,18 +95,22 @@ export class Processor extends Construct {
         ...props.settings,
       },
       bundling: {
-        // pdf-parse is loaded by path inside a worker thread, and pdf.js imports
-        // its worker file next to it: it ships as an installed package (with the
-        // arm64 build of its canvas dependency), not inlined.
-        nodeModules: ['pdf-parse'],
-        environment: {
-          npm_config_cpu: 'arm64',
-          npm_config_os: 'linux',
-          // Synth must work offline: take packages from the npm cache when it has them, and skip the network-only extras.
-          npm_config_prefer_offline: 'true',
-          npm_config_audit: 'false',
-          npm_config_fund: 'false',
-          npm_config_update_notifier: 'false',
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          // Files beside index.js that worker threads load by path: the PDF
+          // reader (pure JavaScript, about 1.6 MB) and the summarizing worker,
+          // bundled like the handler (skipped while its source does not exist).
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `mkdir -p "${outputDir}/unpdf"`,
+            ...PDF_READER_FILES.map((file) => `cp "${file}" "${outputDir}/unpdf/"`),
+            ...(existsSync(SUMMARIZE_WORKER_ENTRY)
+              ? [
+                  `"${ESBUILD}" "${SUMMARIZE_WORKER_ENTRY}" --bundle --platform=node --target=${BUNDLE_TARGET} --format=cjs --minify ` +
+                    `--sourcemap --sources-content=false --external:@aws-sdk/* --log-level=warning --outfile="${outputDir}/summarize-worker.js"`,
+                ]
+              : []),
+          ],
         },
       },
     });
@@ -112,7 +132,7 @@ export class Processor extends Construct {
 
     this.schedule = new events.Rule(this, 'Schedule', {
       description: 'Drains the summary-jobs queue; uploads also nudge the processor directly',
-      schedule: events.Schedule.rate(Duration.minutes(props.scheduleMinutes ?? PROCESSOR_SCHEDULE_MINUTES)),
+      schedule: events.Schedule.rate(Duration.minutes(this.scheduleMinutes)),
       targets: [
         new targets.LambdaFunction(fn, {
           retryAttempts: 0,

@@ -32,7 +32,7 @@ export interface SummaryJobsStackProps extends StackProps {
   readonly databaseConnectionsAlarmThreshold?: number;
   /** Minutes between scheduled processor runs. @default 1 */
   readonly scheduleMinutes?: number;
-  /** @default 5 */
+  /** Reserved concurrency for the processor (see Processor). @default no reservation */
   readonly processorConcurrency?: number;
   /** @default 1536 */
   readonly processorMemoryMiB?: number;

@@ -2,7 +2,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { dashboardRoutes } from '../../lambda/api/dashboard';
 import { ROUTES } from '../../lambda/api/routes';
 import { ALARM_RULES, METRIC_NAMESPACE, Metric, PROCESSOR_SCHEDULE_MINUTES, SERVICE_NAME } from '../../lambda/core/alarm-rules';
-import { MAX_DOCUMENT_BYTES } from '../../lib/api';
+import { LARGEST_BODY_THE_LAMBDA_SEES, MAX_DOCUMENT_BYTES } from '../../lib/api';
+import { proxyName } from '../../lib/database';
 import { BUNDLED_MIGRATIONS_DIR } from '../../lib/migrations';
 import { actionsOf, allStatements, onlyResource, resourcesOf, resourcesOfStatement, serviceFunction, statementsOfRole, synthStack } from './synth';
 
@@ -80,6 +81,19 @@ describe('database', () => {
   it('sits behind an RDS Proxy that requires TLS', () => {
     const [, proxy] = onlyResource(template, 'AWS::RDS::DBProxy');
     expect(proxy.Properties.RequireTLS).toBe(true);
+  });
+
+  it('gives the proxy a name unique to the stack (a second stage in the account would collide with a fixed one)', () => {
+    const [, proxy] = onlyResource(template, 'AWS::RDS::DBProxy');
+    expect(proxy.Properties.DBProxyName).toBe('Test-proxy');
+    expect(proxyName('SummaryJobs-dev')).toBe('SummaryJobs-dev-proxy');
+    expect(proxyName('SummaryJobs-prod')).not.toBe(proxyName('SummaryJobs-dev'));
+    expect(proxyName(`9-${'A'.repeat(80)}--`)).toMatch(/^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,58}[A-Za-z0-9]$/);
+  });
+
+  it('keeps the credentials secret as long as the final snapshot they open', () => {
+    const [, secret] = resourcesOf(template, 'AWS::SecretsManager::Secret').find(([id]) => id === dbSecretId)!;
+    expect(secret.DeletionPolicy).toBe('Retain');
   });
 
   it('is the proxy\'s only target', () => {
@@ -310,8 +324,8 @@ describe('processor', () => {
     expect(target.DeadLetterConfig.Arn).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
   });
 
-  it('has reserved concurrency', () => {
-    expect(processorFn.Properties.ReservedConcurrentExecutions).toBe(5);
+  it('reserves no concurrency unless asked (a new account\'s limit of 10 leaves nothing to reserve)', () => {
+    expect(processorFn.Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
   it('has a timeout above its time budget', () => {
@@ -406,8 +420,40 @@ describe('API', () => {
     expect(stage.Properties.MethodSettings).toContainEqual(expect.objectContaining({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 }));
   });
 
-  it('takes PDF and octet-stream bodies as binary', () => {
-    expect(restApi.Properties.BinaryMediaTypes).toEqual(['application/pdf', 'application/octet-stream']);
+  it('hands every body to the Lambda as bytes, so text keeps its charset', () => {
+    expect(restApi.Properties.BinaryMediaTypes).toEqual(['*/*']);
+  });
+
+  it('answers bodies the Lambda cannot receive with a documented limit: the Lambda\'s 413 reaches past the upload limit', () => {
+    expect(LARGEST_BODY_THE_LAMBDA_SEES).toBeGreaterThan(MAX_DOCUMENT_BYTES);
+    expect(Math.ceil(LARGEST_BODY_THE_LAMBDA_SEES / 3) * 4 + 64 * 1024).toBeLessThanOrEqual(6 * 1024 * 1024);
+  });
+
+  describe('the API function\'s resource policy', () => {
+    const permissions = resourcesOf(template, 'AWS::Lambda::Permission')
+      .map(([, p]) => p.Properties)
+      .filter((p) => JSON.stringify(p.FunctionName).includes(`"${apiFnId}"`));
+
+    it('is one permission for the whole API, not one per method', () => {
+      expect(permissions).toHaveLength(1);
+      expect(permissions[0]).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'apigateway.amazonaws.com' });
+      expect(JSON.stringify(permissions[0]!.SourceArn)).toContain(`{"Ref":"${restApiId}"},"/*/*/*"`);
+    });
+
+    it('stays far below Lambda\'s 20,480-byte policy limit, and would with every route added twice over', () => {
+      // The statement Lambda stores, with the longest realistic values in place of the references.
+      const statement = (p: Record<string, unknown>, i: number) =>
+        JSON.stringify({
+          Sid: `Test-ApiPermissionApiScopedTestUploadFunction${i}-ABCDEFGHIJKL`,
+          Effect: 'Allow',
+          Principal: { Service: p.Principal },
+          Action: p.Action,
+          Resource: `arn:aws:lambda:ap-southeast-2:123456789012:function:SummaryJobs-prod-ApiUploadFunction1234ABCD-${'x'.repeat(12)}`,
+          Condition: { ArnLike: { 'AWS:SourceArn': 'arn:aws:execute-api:ap-southeast-2:123456789012:abcdefghij/*/*/*' } },
+        });
+      const bytes = permissions.map(statement).reduce((sum, s) => sum + s.length, 0) + 100;
+      expect(bytes).toBeLessThan(2 * 1024);
+    });
   });
 
   it('caps uploads at what fits base64-encoded in a Lambda request', () => {
@@ -460,14 +506,36 @@ describe('alerting', () => {
     expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^AlarmsAlertsKey/), 'Arn'] });
   });
 
-  it('lets CloudWatch use the key, so alarm notifications are delivered', () => {
+  // CloudWatch may act for this stack's alarms only: this account, alarm names with the stack's prefix.
+  const fromOurAlarms = {
+    StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+    ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:Test-*']] } },
+  };
+
+  it('lets CloudWatch use the key for this stack\'s alarms, so alarm notifications are delivered', () => {
     expect(key.Properties.KeyPolicy.Statement).toContainEqual(
       expect.objectContaining({
         Effect: 'Allow',
         Principal: { Service: 'cloudwatch.amazonaws.com' },
         Action: expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey*']),
+        Condition: fromOurAlarms,
       }),
     );
+  });
+
+  it('lets CloudWatch publish to the topic for this stack\'s alarms (its policy allows nothing else but TLS-only access)', () => {
+    const [, policy] = onlyResource(template, 'AWS::SNS::TopicPolicy');
+    expect(policy.Properties.Topics).toEqual([ref(topicId)]);
+    const statements = policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>;
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Resource: ref(topicId), Condition: fromOurAlarms }),
+    );
+    expect(statements.filter((s) => s.Effect === 'Allow')).toHaveLength(1);
+    expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
+  });
+
+  it('names every alarm so the conditions above match it', () => {
+    for (const a of alarms) expect(a.AlarmName).toMatch(/^Test-/);
   });
 
   it('rotates the key', () => {
@@ -479,7 +547,7 @@ describe('alerting', () => {
   });
 
   it('has every alarm notify the topic on ALARM and on OK', () => {
-    expect(alarms.length).toBe(ALARM_RULES.length + 6);
+    expect(alarms.length).toBe(ALARM_RULES.length + 7);
     for (const a of alarms) {
       expect(a.AlarmActions).toEqual([ref(topicId)]);
       expect(a.OKActions).toEqual([ref(topicId)]);
@@ -524,6 +592,7 @@ describe.each(ALARM_RULES.map((rule) => [rule.name, rule] as const))('the %s ala
 });
 
 describe.each([
+  ['FailedInvocationsQueued', 'AWS/SQS', 'ApproximateNumberOfMessagesVisible'],
   ['ProcessorErrors', 'AWS/Lambda', 'Errors'],
   ['ProcessorThrottles', 'AWS/Lambda', 'Throttles'],
   ['Api5xxRate', 'AWS/ApiGateway', '5XXError'],
@@ -548,6 +617,16 @@ describe.each([
 
 describe('AWS-metric alarm thresholds', () => {
   const alarm = (name: string) => alarms.find((a) => a.AlarmName === `Test-${name}`)!;
+
+  it('page on the first processor invocation in the dead-letter queue', () => {
+    expect(alarm('FailedInvocationsQueued')).toMatchObject({
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
 
   it('watch the processor function', () => {
     expect(alarm('ProcessorErrors').Dimensions).toEqual([{ Name: 'FunctionName', Value: ref(processorId) }]);

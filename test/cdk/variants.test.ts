@@ -1,5 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { ALARM_RULES } from '../../lambda/core/alarm-rules';
 import { Api } from '../../lib/api';
 import { Database } from '../../lib/database';
 import { Network } from '../../lib/network';
@@ -47,8 +48,10 @@ describe('for a throwaway environment', () => {
     expect(database.Properties.DeletionProtection).toBe(false);
   });
 
-  it('can skip the final snapshot', () => {
+  it('can skip the final snapshot, and then deletes the credentials with the database', () => {
     expect(database.DeletionPolicy).toBe('Delete');
+    const [, secret] = resourcesOf(template, 'AWS::SecretsManager::Secret').find(([id]) => id.includes('DatabaseInstanceSecret'))!;
+    expect(secret.DeletionPolicy).toBe('Delete');
   });
 });
 
@@ -106,6 +109,42 @@ describe('with other sizes and schedule', () => {
 
   it('sizes the connections alarm', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'DatabaseConnections', Threshold: 150 });
+  });
+});
+
+describe.each([1, 5, 15])('the processor-not-running alarm with a schedule of %i minutes', (minutes) => {
+  const { template } = synthStack({ scheduleMinutes: minutes }, `Every${minutes}`);
+  const liveness = ALARM_RULES.filter((r) => r.treatMissingData === 'breaching');
+  const alarmOf = (name: string) => resourcesOf(template, 'AWS::CloudWatch::Alarm').find(([, a]) => a.Properties.AlarmName === `Every${minutes}-${name}`)![1].Properties;
+
+  it('is one of the liveness rules', () => {
+    expect(liveness.map((r) => r.name)).toContain('ProcessorNotRunning');
+  });
+
+  it.each(liveness.map((r) => [r.name, r] as const))('%s: each period holds at least one scheduled run, so silence means the processor stopped', (name, rule) => {
+    const alarm = alarmOf(name);
+    expect(alarm.Period).toBe(Math.max(rule.periodSeconds, minutes * 60));
+    expect(alarm.Period % 60).toBe(0);
+    expect(alarm.EvaluationPeriods).toBe(rule.evaluationPeriods);
+    expect(alarm.TreatMissingData).toBe('breaching');
+  });
+
+  it('names its window in the description when the schedule stretches it', () => {
+    const alarm = alarmOf('ProcessorNotRunning');
+    if (minutes === 1) expect(alarm.AlarmDescription).toBe(ALARM_RULES.find((r) => r.name === 'ProcessorNotRunning')!.description);
+    else expect(alarm.AlarmDescription).toContain(`every ${minutes} minutes, so the window is 3 periods of ${minutes} minutes: ${3 * minutes} minutes`);
+  });
+
+  it('leaves the sparse counters (silence is fine) on their own period', () => {
+    const rule = ALARM_RULES.find((r) => r.name === 'JobFailedForGood')!;
+    expect(alarmOf('JobFailedForGood').Period).toBe(rule.periodSeconds);
+  });
+});
+
+describe('processor concurrency asked for on the command line', () => {
+  it('is reserved', () => {
+    const { template } = synthStack({ processorConcurrency: 3 }, 'Reserved');
+    expect(serviceFunction(template, 'Processor')[1].Properties.ReservedConcurrentExecutions).toBe(3);
   });
 });
 
