@@ -1,13 +1,16 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Pool } from 'pg';
+import { Metric } from '../core/alarm-rules';
 import type { ApiConfig } from '../core/config';
 import { ClientExistsError, createClient, findClientByKey, listClients, revokeClient, type ApiClient } from '../core/clients';
+import { isTransientDbError } from '../core/db';
 import { ProblemError } from '../core/errors';
 import type { Logger } from '../core/logger';
+import type { MetricsSink } from '../core/metrics';
 import { QueueInputError, cancelJob, getJob, listJobs, queueStats, retryJob, type ChangeResult } from '../core/queue';
 import { submitUpload } from '../core/uploads';
-import { badRequest, header, json, notFound, problem } from './http';
+import { badRequest, header, headerValues, isWellFormed, json, notFound, problem, unsupportedMediaType } from './http';
 import { presentJob } from './present';
 import { encodeCursor, jobIdOf, parseLimit, parseListQuery, parseNewClient, parseSchedule, parseUpload, scheduleNameOf } from './validate';
 import { deleteSchedule, listSchedules, upsertSchedule, ScheduleError, type Schedule } from '../core/recurring';
@@ -29,6 +32,8 @@ export interface ApiDeps {
   config: ApiConfig;
   /** Extra admin routes (the dashboard's data) registered by other modules. */
   extraRoutes?: Route[];
+  /** Where DatabaseErrors is counted (EMF in Lambda, the local alarm evaluator locally); none: not counted. */
+  metrics?: MetricsSink;
 }
 
 export type Auth = 'none' | 'client' | 'admin';
@@ -39,6 +44,8 @@ export interface RequestContext {
   pool: Pool;
   client: ApiClient | null;
   deps: ApiDeps;
+  /** This request's logger: the shared one's keys plus the request's own, which never outlive it. */
+  logger: Logger;
 }
 
 export interface Route {
@@ -107,9 +114,9 @@ export const ROUTES: Route[] = [
         );
       }
       const { job } = result;
-      ctx.deps.logger.info('upload accepted', { jobId: job.id, replayed: result.kind === 'replayed', bytes: request.content.length });
+      ctx.logger.info('upload accepted', { jobId: job.id, replayed: result.kind === 'replayed', bytes: request.content.length });
       if (result.kind === 'created') {
-        await ctx.deps.nudge().catch((err) => ctx.deps.logger.warn('processor nudge failed; the schedule will pick the job up', { err }));
+        await ctx.deps.nudge().catch((err) => ctx.logger.warn('processor nudge failed; the schedule will pick the job up', { err }));
       }
       return json(202, presentJob(job), {
         location: `/jobs/${job.id}`,
@@ -285,6 +292,12 @@ export const ROUTES: Route[] = [
 
 // --- matching and authentication ---------------------------------------------
 
+/** Seconds a client is asked to wait after a 503: long enough for a failover or a restart, short enough not to matter. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** Headers that mean one thing: a second copy (which one wins?) is refused, never guessed. */
+const SINGLE_VALUED_HEADERS = ['x-api-key', 'content-type', 'content-encoding', 'idempotency-key'];
+
 function compile(path: string): { re: RegExp; names: string[] } {
   const names: string[] = [];
   const source = path.replace(/\{(\w+)\}/g, (_, name: string) => {
@@ -298,30 +311,82 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
+/** A copy whose keys are plain data: no `constructor` or `__proto__` lookup can reach Object.prototype. */
+function dataOnly<T>(values: Record<string, T> | null | undefined): Record<string, T> | null {
+  return values ? Object.assign(Object.create(null) as Record<string, T>, values) : null;
+}
+
+/**
+ * What every request must be before routing: a path without empty or dot
+ * segments (`//admin/stats` is not `/admin/stats`, nor a client's `/stats`),
+ * well-formed text in the path, query and headers, one value for each header
+ * that must be single, and a body that is not content-encoded (compressed
+ * bytes would be stored as if they were the document).
+ */
+function checkRequestShape(event: APIGatewayProxyEvent, path: string): void {
+  const segments = path.split('/');
+  const emptyInside = segments.slice(1, -1).some((s) => s === '');
+  if (!path.startsWith('/') || path.length > 2048 || emptyInside || segments.some((s) => s === '.' || s === '..') || !isWellFormed(path)) {
+    throw badRequest('the path is not a valid API path (empty, "." or ".." segments are not allowed)', 'invalid-path');
+  }
+  const texts = [
+    ...Object.entries(event.queryStringParameters ?? {}).flat(),
+    ...Object.entries(event.multiValueQueryStringParameters ?? {}).flat(2),
+    ...Object.entries(event.headers ?? {}).flat(),
+    ...Object.entries(event.multiValueHeaders ?? {}).flat(2),
+  ];
+  if (texts.some((t) => typeof t === 'string' && !isWellFormed(t))) {
+    throw badRequest('the query string or a header holds a lone UTF-16 surrogate; send valid Unicode text', 'invalid-text');
+  }
+  for (const name of SINGLE_VALUED_HEADERS) {
+    if (headerValues(event, name).length > 1) throw badRequest(`send the ${name} header once`, 'duplicate-header');
+  }
+  const encoding = header(event, 'content-encoding');
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw unsupportedMediaType(`Content-Encoding ${encoding.slice(0, 40)} is not supported; send the body uncompressed`, 'unsupported-content-encoding');
+  }
+}
+
 async function authenticate(route: Route, event: APIGatewayProxyEvent, pool: Pool, deps: ApiDeps): Promise<ApiClient | null> {
   if (route.auth === 'none') return null;
   const key = header(event, 'x-api-key');
   if (!key) throw new ProblemError(401, 'Unauthorized', 'send your API key in the x-api-key header', 'missing-api-key');
+  const invalid = () => new ProblemError(401, 'Unauthorized', 'the API key is not valid', 'invalid-api-key');
   if (route.auth === 'admin') {
     if (timingSafeEqual(digest(key), digest(await deps.adminKey()))) return null;
-    throw new ProblemError(403, 'Forbidden', 'this operation needs the admin credential', 'admin-only');
+    // A client's own key is known and not enough (403); any other key is unknown (401).
+    if (key.length <= 200 && (await findClientByKey(pool, key))) {
+      throw new ProblemError(403, 'Forbidden', 'this operation needs the admin credential', 'admin-only');
+    }
+    throw invalid();
   }
-  if (key.length > 200) throw new ProblemError(401, 'Unauthorized', 'the API key is not valid', 'invalid-api-key');
+  if (key.length > 200) throw invalid();
   const client = await findClientByKey(pool, key);
-  if (!client) throw new ProblemError(401, 'Unauthorized', 'the API key is not valid', 'invalid-api-key');
+  if (!client) throw invalid();
   if (client.revokedAt) throw new ProblemError(403, 'Forbidden', 'this API key was revoked', 'api-key-revoked');
   return client;
 }
 
 export function createApiHandler(deps: ApiDeps) {
   const routes = [...ROUTES, ...(deps.extraRoutes ?? [])].map((r) => ({ ...r, ...compile(r.path) }));
-  const { logger } = deps;
 
-  return async function handler(event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
-    const path = event.path ?? '/';
+  return async function handler(rawEvent: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> {
+    const event: APIGatewayProxyEvent = {
+      ...rawEvent,
+      headers: dataOnly(rawEvent.headers) ?? {},
+      multiValueHeaders: dataOnly(rawEvent.multiValueHeaders) ?? {},
+      queryStringParameters: dataOnly(rawEvent.queryStringParameters),
+      multiValueQueryStringParameters: dataOnly(rawEvent.multiValueQueryStringParameters),
+    };
+    const path = typeof event.path === 'string' ? event.path : '/';
+    const instance = isWellFormed(path) ? path.slice(0, 200) : undefined;
+    // A child per request: its keys (and the Lambda context) never reach a later
+    // request's lines, nor, in local mode, the processor's, which share the parent.
+    const logger = deps.logger.createChild();
     if (context) logger.addContext(context);
-    logger.appendKeys({ requestId: event.requestContext?.requestId, path, method: event.httpMethod, clientId: undefined });
+    logger.appendKeys({ requestId: event.requestContext?.requestId, path: instance, method: event.httpMethod });
     try {
+      checkRequestShape(event, path);
       const onPath = routes.filter((r) => r.re.test(path));
       if (onPath.length === 0) throw notFound(`no route for ${path.slice(0, 200)}`);
       const route = onPath.find((r) => r.method === event.httpMethod);
@@ -331,7 +396,7 @@ export function createApiHandler(deps: ApiDeps) {
         });
       }
       const match = route.re.exec(path)!;
-      const params: Record<string, string> = {};
+      const params: Record<string, string> = Object.create(null);
       route.names.forEach((name, i) => {
         try {
           params[name] = decodeURIComponent(match[i + 1]!);
@@ -342,14 +407,25 @@ export function createApiHandler(deps: ApiDeps) {
       const pool = await deps.pool();
       const client = await authenticate(route, event, pool, deps);
       if (client) logger.appendKeys({ clientId: client.id });
-      return await route.handle({ event, params, pool, client, deps });
+      return await route.handle({ event, params, pool, client, deps, logger });
     } catch (err) {
       if (err instanceof ProblemError) {
         if (err.status >= 500) logger.error('request failed', { err });
-        return problem(err, path.slice(0, 200));
+        return problem(err, instance);
+      }
+      if (isTransientDbError(err)) {
+        // The database (or the way to it) failed, not the request: say so, and when to come back.
+        logger.warn('database unavailable; answered 503', { err });
+        deps.metrics?.add(Metric.DatabaseErrors, 1);
+        deps.metrics?.flush();
+        return problem(
+          new ProblemError(503, 'Service unavailable', `the database is not answering; retry in ${RETRY_AFTER_SECONDS} seconds`, 'database-unavailable'),
+          instance,
+          { 'retry-after': String(RETRY_AFTER_SECONDS) },
+        );
       }
       logger.error('unhandled error', err as Error);
-      return problem(new ProblemError(500, 'Internal server error', 'the request could not be completed; it was logged', 'internal'), path.slice(0, 200));
+      return problem(new ProblemError(500, 'Internal server error', 'the request could not be completed; it was logged', 'internal'), instance);
     }
   };
 }

@@ -1,9 +1,13 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { ProblemError } from '../core/errors';
+import { JobError, ProblemError } from '../core/errors';
 import { isUuid } from '../core/ids';
 import { JOB_STATUSES, type JobStatus } from '../core/queue';
+import { isTimeZone } from '../core/recurring';
+import { MAX_TEXT_CHARACTERS } from '../core/summarize/extract-text';
+import { decodeText } from '../core/summarize/decode-text';
+import { normalizeText } from '../core/summarize/normalize-text';
 import { sha256, type UploadRequest } from '../core/uploads';
-import { badRequest, header } from './http';
+import { badRequest, header, isWellFormed, unsupportedMediaType, utf8Text } from './http';
 
 /**
  * Request parsing. Everything a client sends is checked here, and every
@@ -15,7 +19,11 @@ export const DOCUMENT_TYPES = ['text/plain', 'text/markdown', 'text/html', 'appl
 export type DocumentType = (typeof DOCUMENT_TYPES)[number];
 
 const MAX_DEPENDENCIES = 500;
-const MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
+/** How far ahead a job may be scheduled: a year (and the day a leap year adds). */
+const MAX_SCHEDULE_AHEAD_MS = 366 * DAY_MS;
+/** How far back a runAt may lie: clock skew and a retried request, not a date from another era. */
+const MAX_SCHEDULE_BEHIND_MS = DAY_MS;
 
 export interface UploadLimits {
   maxUploadBytes: number;
@@ -23,6 +31,32 @@ export interface UploadLimits {
 
 function mediaType(value: string | undefined): string | undefined {
   return value?.split(';')[0]?.trim().toLowerCase() || undefined;
+}
+
+/** The charset parameter of a Content-Type, lowercase and unquoted, or undefined. */
+function charsetOf(value: string | undefined): string | undefined {
+  for (const param of (value ?? '').split(';').slice(1)) {
+    const m = param.trim().match(/^charset\s*=\s*"?([^";\s]*)"?$/i);
+    if (m) return m[1]!.toLowerCase();
+  }
+  return undefined;
+}
+
+/** The canonical name of a charset the summarizer can decode, or a 415 naming it. */
+function supportedCharset(charset: string): string {
+  try {
+    return new TextDecoder(charset).encoding;
+  } catch {
+    throw unsupportedMediaType(`charset "${charset.slice(0, 40)}" is not supported; send UTF-8 (or another WHATWG encoding, e.g. iso-8859-1, utf-16le)`, 'unsupported-charset');
+  }
+}
+
+/** JSON is UTF-8 (RFC 8259): any other declared charset is refused rather than misread. */
+function requireUtf8Json(contentType: string | undefined): void {
+  const charset = charsetOf(contentType);
+  if (charset !== undefined && supportedCharset(charset) !== 'utf-8') {
+    throw unsupportedMediaType(`JSON must be UTF-8; charset "${charset.slice(0, 40)}" is not accepted`, 'unsupported-charset');
+  }
 }
 
 export function isDocumentType(value: string): value is DocumentType {
@@ -54,20 +88,33 @@ function intParam(name: string, raw: string, min: number, max: number): number {
   return intIn(name, Number(raw), min, max);
 }
 
+const DATE_TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-](\d{2}):(\d{2}))$/i;
+
+/**
+ * A date-time that names a real instant: every field in its calendar range
+ * (Date.parse would turn 2027-02-30 into March 2), no later than a year ahead
+ * and no earlier than a day ago (year 0001 would read as a 2,000-year-old job).
+ */
 function runAtOf(name: string, value: unknown, now: number): Date {
-  if (typeof value !== 'string' || value.length > 40 || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
-    throw badRequest(`${name} must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T09:00:00Z`);
+  const m = typeof value === 'string' && value.length <= 40 ? DATE_TIME_RE.exec(value) : null;
+  if (!m) throw badRequest(`${name} must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T09:00:00Z`, 'invalid-date');
+  const [year, month, day, hour, minute, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((p) => (p === undefined ? undefined : Number(p))) as number[];
+  const daysInMonth = month! >= 1 && month! <= 12 ? new Date(Date.UTC(year!, month!, 0)).getUTCDate() : 0;
+  const offsetOk = m[9] === undefined || (Number(m[9]) <= 23 && Number(m[10]) <= 59);
+  if (day! < 1 || day! > daysInMonth || hour! > 23 || minute! > 59 || second > 59 || !offsetOk) {
+    throw badRequest(`${name} is not a real date and time: ${value as string}`, 'invalid-date');
   }
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw badRequest(`${name} is not a valid date-time`);
-  if (t - now > MAX_SCHEDULE_AHEAD_MS) throw badRequest(`${name} may be at most one year ahead`);
+  const t = Date.parse(value as string);
+  if (Number.isNaN(t)) throw badRequest(`${name} is not a valid date-time`, 'invalid-date');
+  if (t - now > MAX_SCHEDULE_AHEAD_MS) throw badRequest(`${name} may be at most one year ahead`, 'invalid-date');
+  if (now - t > MAX_SCHEDULE_BEHIND_MS) throw badRequest(`${name} may be at most one day in the past (omit it to run now)`, 'invalid-date');
   return new Date(t);
 }
 
 function filenameOf(value: unknown): string {
   // eslint-disable-next-line no-control-regex
-  if (typeof value !== 'string' || value.length === 0 || value.length > 255 || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw badRequest('filename must be a string of 1 to 255 characters without control characters');
+  if (typeof value !== 'string' || value.length === 0 || value.length > 255 || /[\u0000-\u001f\u007f]/.test(value) || !isWellFormed(value)) {
+    throw badRequest('filename must be a string of 1 to 255 characters without control characters or lone surrogates');
   }
   return value;
 }
@@ -134,16 +181,77 @@ function optionsFromQuery(query: Record<string, string | undefined>, now: number
 
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** A JSON object body, or a 400 saying what is wrong with it. */
+/** The first string (key or value) in a parsed JSON value that is not well-formed UTF-16, as a path. */
+function illFormedString(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return isWellFormed(value) ? null : path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = illFormedString(value[i], `${path}[${i}]`);
+      if (bad) return bad;
+    }
+  } else if (isPlainObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      if (!isWellFormed(k)) return `${path} (a key)`;
+      const bad = illFormedString(v, `${path}.${k}`);
+      if (bad) return bad;
+    }
+  }
+  return null;
+}
+
+/**
+ * A JSON object body, or a 400 saying what is wrong with it: bytes that are not
+ * UTF-8, text that is not JSON, or a string holding a lone surrogate (`"\ud800"`
+ * is valid JSON but no valid text, and could not be stored or summarized).
+ */
 function parseJsonObject(bytes: Buffer): Record<string, unknown> {
+  const text = utf8Text(bytes, 'the JSON body');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(bytes.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     throw badRequest('the body is not valid JSON', 'malformed-json');
   }
   if (!isPlainObject(parsed)) throw badRequest('the JSON body must be an object');
+  const bad = illFormedString(parsed, 'body');
+  if (bad) throw badRequest(`${bad.slice(0, 100)} holds a lone UTF-16 surrogate; strings must be valid Unicode text`, 'invalid-text');
   return parsed;
+}
+
+/**
+ * Refuses at the door a text document the summarizer would refuse later: a
+ * charset it cannot decode (415), bytes that are not text in that charset
+ * (400), and text beyond MAX_TEXT_CHARACTERS (413). The decoding and counting
+ * are the summarizer's own (decodeText, normalizeText), so the two cannot
+ * disagree. For text/plain the count is exact; markdown and HTML lose their
+ * markup in extraction, which is too costly to run here, so for them the
+ * processor's check stays the only one.
+ */
+function checkText(document: Buffer, type: DocumentType, charset: string | undefined): void {
+  if (type === 'application/pdf') return;
+  if (document.length === 0) throw badRequest('the document is empty', 'empty-document');
+  let text: string;
+  try {
+    text = decodeText(document, charset);
+  } catch (err) {
+    if (err instanceof JobError) throw badRequest(err.message.replace(/^document/, 'the document'), 'invalid-text');
+    throw err;
+  }
+  if (type !== 'text/plain') {
+    if (text.trim() === '') throw badRequest('the document is empty', 'empty-document');
+    return;
+  }
+  const characters = normalizeText(text).length;
+  if (characters === 0) throw badRequest('the document is empty (nothing but whitespace)', 'empty-document');
+  if (characters > MAX_TEXT_CHARACTERS) {
+    throw new ProblemError(
+      413,
+      'Document too long',
+      `the document has ${characters} characters of text; the summarizer takes at most ${MAX_TEXT_CHARACTERS}`,
+      'text-too-long',
+      { limit: MAX_TEXT_CHARACTERS },
+    );
+  }
 }
 
 function documentFromJson(bytes: Buffer, now: number, limits: UploadLimits) {
@@ -178,18 +286,27 @@ function documentFromJson(bytes: Buffer, now: number, limits: UploadLimits) {
 
 /** Turns a POST /uploads event into an upload request for the given client. */
 export function parseUpload(event: APIGatewayProxyEvent, clientId: string, limits: UploadLimits, now = Date.now()): UploadRequest {
-  const type = mediaType(header(event, 'content-type'));
+  const contentTypeHeader = header(event, 'content-type');
+  const type = mediaType(contentTypeHeader);
+  const declaredCharset = charsetOf(contentTypeHeader);
   const bytes = bodyBytes(event);
   // JSON carries the document inside; allow for its quoting and base64 overhead.
   const envelope = type === 'application/json' ? Math.ceil(limits.maxUploadBytes * 1.4) + 64 * 1024 : limits.maxUploadBytes;
   if (bytes.length > envelope) throw tooLarge(bytes.length, limits.maxUploadBytes);
 
   let parsed: { document: Buffer; contentType: DocumentType; filename: string | null; options: UploadOptions };
+  // The charset the stored bytes are in; null for UTF-8 (the default) and for PDF.
+  let charset: string | null = null;
   const query = event.queryStringParameters ?? {};
   if (type === 'application/json') {
+    requireUtf8Json(contentTypeHeader);
     if (Object.keys(query).length > 0) throw badRequest('with a JSON body, pass options in the body, not the query string');
     parsed = documentFromJson(bytes, now, limits);
   } else if (type && isDocumentType(type)) {
+    if (type !== 'application/pdf' && declaredCharset !== undefined) {
+      const canonical = supportedCharset(declaredCharset);
+      if (canonical !== 'utf-8') charset = canonical;
+    }
     const { filename, ...options } = optionsFromQuery(query, now);
     parsed = { document: bytes, contentType: type, filename, options };
   } else {
@@ -201,9 +318,8 @@ export function parseUpload(event: APIGatewayProxyEvent, clientId: string, limit
       'unsupported-media-type',
     );
   }
-  if (parsed.document.length === 0 || (parsed.contentType !== 'application/pdf' && parsed.document.toString('utf8').trim() === '')) {
-    throw badRequest('the document is empty', 'empty-document');
-  }
+  if (parsed.document.length === 0) throw badRequest('the document is empty', 'empty-document');
+  checkText(parsed.document, parsed.contentType, charset ?? undefined);
 
   const idempotencyKey = header(event, 'idempotency-key') ?? null;
   if (idempotencyKey !== null && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
@@ -212,6 +328,7 @@ export function parseUpload(event: APIGatewayProxyEvent, clientId: string, limit
   const { options } = parsed;
   const fingerprint = JSON.stringify({
     type: parsed.contentType,
+    ...(charset ? { charset } : {}),
     filename: parsed.filename,
     options: { ...options, runAt: options.runAt?.toISOString() ?? null },
     sha: sha256(parsed.document),
@@ -220,6 +337,7 @@ export function parseUpload(event: APIGatewayProxyEvent, clientId: string, limit
     clientId,
     content: parsed.document,
     contentType: parsed.contentType,
+    charset,
     filename: parsed.filename,
     priority: options.priority,
     runAt: options.runAt,
@@ -262,10 +380,12 @@ export function parseListQuery(query: Record<string, string | undefined> | null,
 
 // --- schedules and limits -------------------------------------------------------
 
-function jsonObject(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers'>): Record<string, unknown> {
-  if (mediaType(header(event, 'content-type')) !== 'application/json') {
+function jsonObject(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers' | 'multiValueHeaders'>): Record<string, unknown> {
+  const contentType = header(event, 'content-type');
+  if (mediaType(contentType) !== 'application/json') {
     throw new ProblemError(415, 'Unsupported media type', 'send application/json', 'unsupported-media-type');
   }
+  requireUtf8Json(contentType);
   const bytes = bodyBytes(event);
   if (bytes.length > 64 * 1024) throw tooLarge(bytes.length, 64 * 1024);
   return parseJsonObject(bytes);
@@ -292,8 +412,8 @@ export function parseSchedule(event: APIGatewayProxyEvent): ScheduleInput {
   const body = jsonObject(event);
   rejectUnknown('the body', body, ['name', 'cron', 'timezone', 'jobType', 'options']);
   if (typeof body.cron !== 'string' || body.cron.length === 0 || body.cron.length > 100) throw badRequest('cron must be a cron expression, e.g. "0 7 * * *"');
-  if (body.timezone !== undefined && (typeof body.timezone !== 'string' || !/^[A-Za-z_+\-/0-9]{1,64}$/.test(body.timezone))) {
-    throw badRequest('timezone must be an IANA time zone name, e.g. Europe/Paris');
+  if (body.timezone !== undefined && (typeof body.timezone !== 'string' || !/^[A-Za-z_+\-/0-9]{1,64}$/.test(body.timezone) || !isTimeZone(body.timezone))) {
+    throw badRequest(`timezone must be an IANA time zone name, e.g. Europe/Paris; ${JSON.stringify(String(body.timezone).slice(0, 64))} is not one`, 'invalid-schedule');
   }
   if (body.jobType !== undefined && body.jobType !== 'digest') throw badRequest('jobType must be "digest"');
   const options = body.options === undefined ? {} : body.options;

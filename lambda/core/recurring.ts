@@ -58,16 +58,37 @@ const toSchedule = (r: ScheduleRow): Schedule => ({
   missedTicks: Number(r.missed_ticks),
 });
 
+/** A schedule that cannot run; `field` names what is wrong (`cron` or `timezone`). */
 export class ScheduleError extends Error {
   override name = 'ScheduleError';
+  constructor(
+    readonly field: 'cron' | 'timezone',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether the runtime's time zone database (what cron-parser computes ticks with) knows the name. */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The first tick strictly after `after`; throws ScheduleError for a bad expression or time zone. */
 export function nextTick(cron: string, timezone: string, after: Date): Date {
+  // Checked first: cron-parser reports an unknown zone as "CronDate: unhandled timestamp".
+  if (!isTimeZone(timezone)) {
+    throw new ScheduleError('timezone', `timezone "${timezone.slice(0, 64)}" is not an IANA time zone name (e.g. Europe/Paris)`);
+  }
   try {
     return CronExpressionParser.parse(cron, { currentDate: after, tz: timezone }).next().toDate();
   } catch (err) {
-    throw new ScheduleError(`invalid schedule "${cron}" in time zone "${timezone}": ${(err as Error).message}`);
+    throw new ScheduleError('cron', `cron "${cron.slice(0, 100)}" is not a valid schedule: ${(err as Error).message}`);
   }
 }
 

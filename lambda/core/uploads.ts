@@ -9,7 +9,10 @@ import { enqueueJobs, getJob, type Job } from './queue';
 export interface UploadRequest {
   clientId: string;
   content: Buffer;
+  /** The media type, without parameters: what the job shows. */
   contentType: string;
+  /** The charset of a text document when it is not UTF-8 (canonical WHATWG name), else null. */
+  charset?: string | null;
   filename: string | null;
   priority: number;
   runAt: Date | null;
@@ -63,13 +66,21 @@ export async function submitUpload(pool: Pool, req: UploadRequest): Promise<Subm
     await tx.query(
       `INSERT INTO uploads (id, client_id, filename, content_type, size_bytes, sha256, content)
        VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [uploadId, req.clientId, req.filename, req.contentType, req.content.length, sha256(req.content), req.content],
+      [uploadId, req.clientId, req.filename, storedContentType(req), req.content.length, sha256(req.content), req.content],
     );
     return { kind: 'created' as const, job: result!.job };
   });
   if (outcome.kind === 'created') return outcome;
   const existing = await findByKey(pool, req.clientId, req.idempotencyKey!);
   return existing!.requestHash === req.requestHash ? { kind: 'replayed', job: existing! } : { kind: 'key_conflict', job: existing! };
+}
+
+/**
+ * The document is stored as uploaded, bytes untouched; a non-UTF-8 charset
+ * travels with it as a Content-Type parameter, which the summarizer decodes by.
+ */
+function storedContentType(req: Pick<UploadRequest, 'contentType' | 'charset'>): string {
+  return req.charset ? `${req.contentType}; charset=${req.charset}` : req.contentType;
 }
 
 async function findByKey(db: Db, clientId: string, key: string): Promise<Job | null> {

@@ -4,15 +4,14 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 
 /**
  * Local stand-in for API Gateway (REST, proxy integration): turns HTTP
- * requests into the same proxy events the Lambda receives — headers, query
- * string, base64 body for binary types, request ids — and the handler's
- * result back into an HTTP response.
+ * requests into the same proxy events the Lambda receives — headers and
+ * multi-value headers, query string, every body base64-encoded (the stack sets
+ * binaryMediaTypes to every type, so text reaches the handler as the bytes the
+ * client sent), request ids — and the handler's result back into an HTTP response.
  */
 
 export type ProxyHandler = (event: APIGatewayProxyEvent, context?: Context) => Promise<APIGatewayProxyResult>;
 
-// As the stack configures binaryMediaTypes: these arrive base64-encoded.
-const BINARY_TYPES = ['application/pdf', 'application/octet-stream'];
 // API Gateway's own payload limit.
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -27,43 +26,55 @@ async function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   return Buffer.concat(chunks);
 }
 
+/** Names to values, with names as data: `constructor` or `__proto__` is a name like any other. */
+function collect(pairs: Iterable<[string, string]>): { last: Record<string, string>; all: Record<string, string[]> } {
+  const last = new Map<string, string>();
+  const all = new Map<string, string[]>();
+  for (const [name, value] of pairs) {
+    last.set(name, value);
+    const values = all.get(name);
+    if (values) values.push(value);
+    else all.set(name, [value]);
+  }
+  return { last: Object.fromEntries(last), all: Object.fromEntries(all) };
+}
+
+function* headerPairs(req: IncomingMessage): Generator<[string, string]> {
+  for (let i = 0; i < req.rawHeaders.length; i += 2) yield [req.rawHeaders[i]!, req.rawHeaders[i + 1]!];
+}
+
 export function toProxyEvent(req: IncomingMessage, body: Buffer, stage = 'local'): APIGatewayProxyEvent {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!;
-    const value = req.rawHeaders[i + 1]!;
-    headers[name] = value;
-    (multiValueHeaders[name] ??= []).push(value);
-  }
-  const query: Record<string, string> = {};
-  const multiQuery: Record<string, string[]> = {};
-  for (const [k, v] of url.searchParams) {
-    query[k] = v;
-    (multiQuery[k] ??= []).push(v);
-  }
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  const binary = BINARY_TYPES.includes(type);
+  // The request target's path as sent: `new URL('//admin/stats', base)` would
+  // read `admin` as a host, and dot segments would be resolved; the handler
+  // refuses such paths instead, as it does behind API Gateway.
+  const target = req.url ?? '/';
+  const queryStart = target.indexOf('?');
+  const path = queryStart === -1 ? target : target.slice(0, queryStart);
+  const headers = collect(headerPairs(req));
+  const query = collect(new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1)));
   const requestId = randomUUID();
-  headers['X-Amzn-Trace-Id'] ??= `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${requestId.replace(/-/g, '').slice(0, 24)}`;
+  const traceId = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${requestId.replace(/-/g, '').slice(0, 24)}`;
+  if (!Object.keys(headers.last).some((name) => name.toLowerCase() === 'x-amzn-trace-id')) {
+    headers.last['X-Amzn-Trace-Id'] = traceId;
+    headers.all['X-Amzn-Trace-Id'] = [traceId];
+  }
   return {
     httpMethod: req.method ?? 'GET',
-    path: url.pathname,
-    resource: url.pathname,
-    headers,
-    multiValueHeaders,
-    queryStringParameters: Object.keys(query).length ? query : null,
-    multiValueQueryStringParameters: Object.keys(multiQuery).length ? multiQuery : null,
+    path,
+    resource: path,
+    headers: headers.last,
+    multiValueHeaders: headers.all,
+    queryStringParameters: Object.keys(query.last).length ? query.last : null,
+    multiValueQueryStringParameters: Object.keys(query.all).length ? query.all : null,
     pathParameters: null,
     stageVariables: null,
-    body: body.length === 0 ? null : binary ? body.toString('base64') : body.toString('utf8'),
-    isBase64Encoded: binary && body.length > 0,
+    body: body.length === 0 ? null : body.toString('base64'),
+    isBase64Encoded: body.length > 0,
     requestContext: {
       requestId,
       extendedRequestId: requestId,
       stage,
-      path: `/${stage}${url.pathname}`,
+      path: `/${stage}${path}`,
       httpMethod: req.method ?? 'GET',
       requestTimeEpoch: Date.now(),
       identity: { sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: req.headers['user-agent'] ?? null },
@@ -109,9 +120,11 @@ export async function startHttpServer(handler: ProxyHandler, opts: { port: numbe
       const payload = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body ?? '', 'utf8');
       res.writeHead(result.statusCode, { ...(result.headers as Record<string, string>), 'content-length': String(payload.length) });
       res.end(payload);
-    })().catch(() => {
+    })().catch((err: unknown) => {
+      // The handler answers every error itself; reaching here is a bug, so it is said loudly.
+      console.error(`local API adapter: the handler threw: ${(err as Error)?.stack ?? String(err)}`);
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/problem+json' });
-      res.end(JSON.stringify({ title: 'Bad gateway', status: 502, detail: 'the handler failed' }));
+      res.end(JSON.stringify({ type: 'https://summary-jobs.dev/problems/bad-gateway', title: 'Bad gateway', status: 502, detail: 'the handler failed' }));
     });
   });
   await new Promise<void>((resolve, reject) => {
