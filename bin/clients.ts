@@ -1,5 +1,6 @@
 /**
- * `npm run clients -- <command>`: manage API clients in DATABASE_URL's database.
+ * `npm run clients -- <command>`: manage API clients in DATABASE_URL's database
+ * (or, when it is not set, the one `npm start` runs: its URL is in .local/database-url).
  *   create <name> [--weight N]   prints the new key once
  *   list
  *   revoke <name>
@@ -8,8 +9,11 @@
  */
 import { parseArgs } from 'node:util';
 import { ClientExistsError, createClient, findClientByName, listClients, revokeClient } from '../lambda/core/clients';
-import { closePool, getPool } from '../lambda/core/db';
+import { closePool, getPool, isTransientDbError } from '../lambda/core/db';
 import { deleteRateLimit, setRateLimit } from '../lambda/core/limits';
+import { databaseHint, useLocalDatabase } from '../lambda/local/local-state';
+
+const database = useLocalDatabase();
 
 const USAGE = 'usage: npm run clients -- create <name> [--weight N] | list | revoke <name> | limit <name> [--per-interval N] [--interval-seconds S] [--max-running K] | unlimit <name>';
 
@@ -86,7 +90,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2))
   .then((code) => (process.exitCode = code))
   .catch((err) => {
-    console.error(err instanceof ClientExistsError ? err.message : `failed: ${(err as Error).message}`);
+    const hint = database !== 'env' && (database === 'none' || isTransientDbError(err)) ? databaseHint(database) : null;
+    console.error(err instanceof ClientExistsError ? err.message : (hint ?? `failed: ${(err as Error).message}`));
     process.exitCode = 1;
   })
   .finally(() => closePool());

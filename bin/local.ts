@@ -3,34 +3,43 @@
  * as in AWS; only the edges are local stand-ins:
  *   API Gateway  -> an HTTP server on PORT that builds proxy events
  *   EventBridge  -> a timer invoking the processor, plus the nudge after an upload
- *   RDS          -> DATABASE_URL, or an embedded PostgreSQL under .local/pgdata
- *   Secrets Mgr  -> files under .local/secrets
+ *   RDS          -> DATABASE_URL, or an embedded PostgreSQL under LOCAL_DIR/pgdata
+ *   Secrets Mgr  -> files under LOCAL_DIR/secrets
  *   CloudWatch + SNS -> the stack's alarm rules evaluated here, paging the console,
  *                    ALERTS_FILE and ALERT_WEBHOOK_URL
+ *
+ * This process owns shutdown. On SIGINT, SIGTERM or SIGHUP (to the process or to
+ * its whole group, as Ctrl-C sends it): stop accepting HTTP, let the processor
+ * finish its running jobs and release the ones it claimed but did not start,
+ * close the pool, stop the embedded server, exit 0. The same signal again forces
+ * the exit (130). A crash (an uncaught error) delivers a `LocalModeCrashed` alert,
+ * shuts down the same way and exits 1: a process whose state is unknown is not
+ * kept running; whoever runs it restarts it.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Client } from 'pg';
 import { dashboardRoutes } from '../lambda/api/dashboard';
 import { createApiHandler } from '../lambda/api/routes';
 import { PROCESSOR_SCHEDULE_MINUTES } from '../lambda/core/alarm-rules';
 import { createClient, findClientByName, hashApiKey } from '../lambda/core/clients';
-import { apiConfig, processorConfig } from '../lambda/core/config';
+import { apiConfig, ConfigError, processorConfig } from '../lambda/core/config';
 import { closePool, getPool } from '../lambda/core/db';
 import { logger } from '../lambda/core/logger';
-import { RecordingMetrics } from '../lambda/core/metrics';
+import { ForwardingMetrics } from '../lambda/core/metrics';
 import { migrate } from '../lambda/core/migrate';
-import { runProcessor } from '../lambda/core/processor';
+import { runProcessor, type JobWork } from '../lambda/core/processor';
 import { getSecretString, localSecretFile } from '../lambda/core/secrets';
 import { createSummarizer } from '../lambda/core/summarize';
 import { jobWork } from '../lambda/core/work';
 import { AlarmEvaluator, consoleSink, fileSink, webhookSink, type AlertSink } from '../lambda/local/alerts';
-import { startEmbeddedPostgres, type RunningPostgres } from '../lambda/local/embedded-postgres';
-import { lambdaContext, startHttpServer } from '../lambda/local/http';
+import { EmbeddedPostgresError, portIsFree, startEmbeddedPostgres, type RunningPostgres } from '../lambda/local/embedded-postgres';
+import { lambdaContext, startHttpServer, type RunningHttpServer } from '../lambda/local/http';
+import { localDatabaseUrlFile, localDir, storedDatabasePort, writeLocalDatabaseUrl } from '../lambda/local/local-state';
 
-const ROOT = resolve(__dirname, '..');
-const LOCAL_DIR = process.env.LOCAL_DIR ?? join(ROOT, '.local');
+const LOCAL_DIR = localDir();
 const PORT = Number(process.env.PORT ?? 3000);
 const HOST = process.env.HOST ?? '127.0.0.1';
 // Local mode runs the processor more often than the stack's schedule, so a
@@ -38,6 +47,21 @@ const HOST = process.env.HOST ?? '127.0.0.1';
 const INTERVAL_MS = Number(process.env.PROCESSOR_INTERVAL_MS ?? 5000);
 const PROCESSOR_TIMEOUT_MS = 5 * 60_000;
 const DB_NAME = 'summary_jobs';
+/** In-flight HTTP requests get this long to finish once the server stops accepting. */
+const HTTP_DRAIN_MS = 2000;
+/** A crashed process tries an orderly shutdown for this long before it exits anyway. */
+const CRASH_SHUTDOWN_MS = 10_000;
+
+/** Everything started so far; shutdown stops what exists, in order. */
+const started: {
+  embedded?: RunningPostgres;
+  http?: RunningHttpServer;
+  timers: NodeJS.Timeout[];
+  processor: AbortController;
+  current: Promise<unknown> | null;
+  sinks: AlertSink[];
+  pool: boolean;
+} = { timers: [], processor: new AbortController(), current: null, sinks: [consoleSink()], pool: false };
 
 function localSecret(name: string, make: () => string): string {
   const dir = join(LOCAL_DIR, 'secrets');
@@ -47,16 +71,28 @@ function localSecret(name: string, make: () => string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-async function startDatabase(): Promise<RunningPostgres | null> {
-  if (process.env.DATABASE_URL) return null;
-  const server = await startEmbeddedPostgres({ dataDir: join(LOCAL_DIR, 'pgdata'), persistent: true, port: Number(process.env.LOCAL_PG_PORT ?? 0) || undefined });
+async function startDatabase(): Promise<void> {
+  if (process.env.DATABASE_URL) return;
+  // The port of the last run when it is still free, so the stored URL stays valid.
+  const stored = storedDatabasePort(LOCAL_DIR);
+  const port = Number(process.env.LOCAL_PG_PORT) || (stored && (await portIsFree(stored)) ? stored : undefined);
+  const server = await startEmbeddedPostgres({
+    dataDir: join(LOCAL_DIR, 'pgdata'),
+    persistent: true,
+    port,
+    onNotice: (line) => console.log(line),
+  });
+  started.embedded = server;
   const admin = new Client({ connectionString: server.url('postgres') });
   await admin.connect();
-  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
-  if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${DB_NAME}`);
-  await admin.end();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${DB_NAME}`);
+  } finally {
+    await admin.end();
+  }
   process.env.DATABASE_URL = server.url(DB_NAME);
-  return server;
+  writeLocalDatabaseUrl(process.env.DATABASE_URL, LOCAL_DIR);
 }
 
 async function ensureDevClient(): Promise<string> {
@@ -76,48 +112,64 @@ async function ensureDevClient(): Promise<string> {
   return wanted;
 }
 
-async function main() {
-  const embedded = await startDatabase();
+/**
+ * TEST ONLY: TEST_ONLY_JOB_DELAY_MS makes every job wait that long before it
+ * works, so a test can signal local mode while a job is running. Never set it
+ * otherwise.
+ */
+function withTestOnlyDelay(work: JobWork): JobWork {
+  const ms = Number(process.env.TEST_ONLY_JOB_DELAY_MS ?? 0);
+  if (!(ms > 0)) return work;
+  return async (job, ctx) => {
+    await delay(ms, undefined, { signal: ctx.signal });
+    return work(job, ctx);
+  };
+}
+
+async function main(): Promise<void> {
+  await startDatabase();
   process.env.LOCAL_SECRETS_DIR = join(LOCAL_DIR, 'secrets');
   const pool = await getPool();
+  started.pool = true;
   const applied = await migrate(pool);
   if (applied.length) logger.info('migrations applied', { applied });
 
   const api = apiConfig();
-  const adminKey = localSecret(api.adminSecretId, () => `sj_admin_${randomBytes(24).toString('base64url')}`);
+  const adminKeyFile = localSecretFile(join(LOCAL_DIR, 'secrets'), api.adminSecretId);
+  localSecret(api.adminSecretId, () => `sj_admin_${randomBytes(24).toString('base64url')}`);
   const devKey = await ensureDevClient();
 
   // Alerts: the stack's alarm rules, evaluated locally.
-  const sinks: AlertSink[] = [consoleSink()];
-  if (process.env.ALERTS_FILE) sinks.push(fileSink(process.env.ALERTS_FILE));
-  if (process.env.ALERT_WEBHOOK_URL) sinks.push(webhookSink(process.env.ALERT_WEBHOOK_URL));
-  const alarms = new AlarmEvaluator(sinks);
-  const alarmTimer = setInterval(() => alarms.evaluate(), 10_000);
+  if (process.env.ALERTS_FILE) started.sinks.push(fileSink(process.env.ALERTS_FILE));
+  if (process.env.ALERT_WEBHOOK_URL) started.sinks.push(webhookSink(process.env.ALERT_WEBHOOK_URL));
+  const alarms = new AlarmEvaluator(started.sinks);
+  const metrics = new ForwardingMetrics((points) => alarms.record(points));
+  started.timers.push(setInterval(() => alarms.evaluate(), 5_000));
 
   // The processor: a timer (EventBridge) plus nudges (async invokes), one run at a time.
   const config = processorConfig();
-  const work = jobWork(pool, createSummarizer(config), config);
-  const shutdown = new AbortController();
-  let current: Promise<unknown> | null = null;
+  const summarizer = createSummarizer(config);
+  const work = withTestOnlyDelay(jobWork(pool, summarizer, config));
+  const shutdown = started.processor.signal;
   let again = false;
   const invokeProcessor = (): void => {
-    if (shutdown.signal.aborted) return;
-    if (current) {
+    if (shutdown.aborted) return;
+    if (started.current) {
       again = true;
       return;
     }
-    const metrics = new RecordingMetrics((points) => alarms.record(points));
-    current = runProcessor({ pool, config, logger, metrics, work }, lambdaContext('summary-jobs-processor', PROCESSOR_TIMEOUT_MS), shutdown.signal)
+    // A failed run is logged and the next tick runs again: the worker part recovers by itself.
+    started.current = runProcessor({ pool, config, logger, metrics, work }, lambdaContext('summary-jobs-processor', PROCESSOR_TIMEOUT_MS), shutdown)
       .catch((err) => logger.error('processor invocation failed', err as Error))
       .finally(() => {
-        current = null;
+        started.current = null;
         if (again) {
           again = false;
           invokeProcessor();
         }
       });
   };
-  const schedule = setInterval(invokeProcessor, INTERVAL_MS);
+  started.timers.push(setInterval(invokeProcessor, INTERVAL_MS));
 
   const handler = createApiHandler({
     pool: async () => pool,
@@ -127,41 +179,119 @@ async function main() {
     config: api,
     extraRoutes: dashboardRoutes,
   });
-  const http = await startHttpServer(handler, { port: PORT, host: HOST });
+  started.http = await startHttpServer(handler, { port: PORT, host: HOST }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') throw new ConfigError(`port ${PORT} on ${HOST} is in use (another \`npm start\`?); set PORT to another port`);
+    throw err;
+  });
+  if (stopRequested) return;
   invokeProcessor();
 
+  const url = started.http.url;
   console.log(`
 summary-jobs is running (local mode)
-  dashboard  ${http.url}/dashboard (paste the admin key)
-  API        ${http.url}   (processor every ${INTERVAL_MS} ms here; every ${PROCESSOR_SCHEDULE_MINUTES} min in AWS)
-  database   ${embedded ? `embedded PostgreSQL, data in ${join(LOCAL_DIR, 'pgdata')}` : 'DATABASE_URL'}
+  dashboard  ${url}/dashboard (paste the admin key)
+  API        ${url}   (processor every ${INTERVAL_MS} ms here; every ${PROCESSOR_SCHEDULE_MINUTES} min in AWS)
+  database   ${started.embedded ? `${process.env.DATABASE_URL}\n             embedded PostgreSQL (${started.embedded.origin === 'reused' ? 'reused, ' : ''}pid ${started.embedded.pid}), data in ${join(LOCAL_DIR, 'pgdata')}; URL kept in ${localDatabaseUrlFile(LOCAL_DIR)} for npm run clients / migrate` : 'DATABASE_URL'}
   dev key    ${devKey}
-  admin key  ${adminKey}
+  admin key  in ${adminKeyFile}
   alerts     console${process.env.ALERTS_FILE ? `, ${process.env.ALERTS_FILE}` : ''}${process.env.ALERT_WEBHOOK_URL ? ', webhook' : ''}
 
 Try it:
-  curl -s -X POST ${http.url}/uploads -H 'x-api-key: ${devKey}' -H 'content-type: text/plain' --data-binary @README.md
+  curl -s -X POST ${url}/uploads -H 'x-api-key: ${devKey}' -H 'content-type: text/plain' --data-binary @README.md
+Ctrl-C stops it: running jobs finish, claimed ones go back to the queue.
 `);
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('shutting down: finishing running jobs, releasing claimed ones', { signal });
-    clearInterval(schedule);
-    clearInterval(alarmTimer);
-    shutdown.abort();
-    await http.close();
-    await current;
-    await closePool();
-    if (embedded) await embedded.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-main().catch((err) => {
-  console.error(`local mode failed to start: ${(err as Error).stack ?? err}`);
+/** Stops what was started, in order. Never throws: each step's failure is reported and the next step runs. */
+async function stopInOrder(): Promise<void> {
+  const step = async (what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      console.error(`shutdown: ${what} failed: ${(err as Error).message}`);
+    }
+  };
+  for (const t of started.timers) clearInterval(t);
+  // 1. No new requests; in-flight ones get a moment to finish.
+  const http = started.http;
+  if (http) {
+    await step('closing the HTTP server', async () => {
+      const closed = new Promise<void>((resolve) => http.server.close(() => resolve()));
+      http.server.closeIdleConnections();
+      const cut = setTimeout(() => http.server.closeAllConnections(), HTTP_DRAIN_MS);
+      await closed;
+      clearTimeout(cut);
+    });
+  }
+  // 2. The processor claims nothing more, finishes what runs and releases what it holds.
+  started.processor.abort();
+  if (started.current) await step('stopping the processor', async () => started.current);
+  // 3. The pool, then the server it talks to.
+  if (started.pool) await step('closing the database pool', closePool);
+  if (started.embedded) await step('stopping the embedded PostgreSQL server', () => started.embedded!.stop());
+}
+
+let stopRequested: string | null = null;
+let stopRequestedAt = 0;
+let startup: Promise<void> = Promise.resolve();
+/**
+ * A signal repeated within this time is a copy, not a second Ctrl-C: a parent
+ * that relays signals (npm, tsx's CLI) sends the group's SIGINT a second time.
+ */
+const RELAYED_COPY_MS = 1000;
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (stopRequested && Date.now() - stopRequestedAt < RELAYED_COPY_MS) return;
+  if (stopRequested) {
+    // The second signal: leave now. Jobs still running are retried once their lease lapses.
+    console.error(`${signal} again: exiting at once; running jobs will be retried after their lease lapses`);
+    started.embedded?.stopNow();
+    process.exit(130);
+  }
+  stopRequested = signal;
+  stopRequestedAt = Date.now();
+  console.error(`${signal}: shutting down (running jobs finish, claimed ones go back to the queue); ${signal} again forces the exit`);
+  // Whatever is still starting is allowed to finish starting, so that it can be stopped.
+  void startup
+    .catch(() => undefined)
+    .then(stopInOrder)
+    .then(() => process.exit(0));
+}
+
+function crash(err: unknown): void {
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  if (stopRequested) {
+    // Already on the way out: no second shutdown.
+    console.error(`local mode crashed while stopping: ${message}`);
+    process.exit(1);
+  }
+  stopRequested = 'crash';
+  console.error(`local mode crashed: ${message}\nshutting down; jobs it could not finish are retried after their lease lapses. Restart it with \`npm start\`.`);
+  const alert = {
+    alarm: 'LocalModeCrashed',
+    state: 'ALARM' as const,
+    at: new Date().toISOString(),
+    reason: err instanceof Error ? err.message : String(err),
+    description: 'The local-mode process (API, processor and alarm evaluation) hit an unexpected error and exited with status 1. Restart it with `npm start`; the error and its stack are on its console.',
+  };
+  const deliveries = started.sinks.map((sink) => Promise.resolve().then(() => sink(alert)).catch(() => undefined));
+  const bounded = <T>(p: Promise<T>) => Promise.race([p, delay(CRASH_SHUTDOWN_MS, undefined, { ref: false })]);
+  void bounded(Promise.all(deliveries))
+    .then(() => bounded(stopInOrder()))
+    .finally(() => process.exit(1));
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
+
+startup = main();
+startup.catch(async (err) => {
+  // Expected situations get one line; anything else its stack.
+  const expected = err instanceof ConfigError || err instanceof EmbeddedPostgresError;
+  console.error(`local mode failed to start: ${expected ? err.message : ((err as Error).stack ?? err)}`);
+  if (stopRequested) return;
+  stopRequested = 'startup failure';
+  await stopInOrder();
   process.exit(1);
 });

@@ -45,6 +45,21 @@ export class RecordingMetrics implements MetricsSink {
   }
 }
 
+/**
+ * Hands each point on as it is added (local mode: to the alarm evaluator), so
+ * an alarm sees a database error or a failed job at once, and keeps nothing:
+ * a long-lived process can share one.
+ */
+export class ForwardingMetrics implements MetricsSink {
+  constructor(private readonly forward: (points: MetricPoint[]) => void) {}
+
+  add(name: MetricName, value: number, unit: Unit = 'Count', context?: Record<string, string>): void {
+    this.forward([{ name, value, unit, at: Date.now(), ...(context ? { context } : {}) }]);
+  }
+
+  flush(): void {}
+}
+
 export class PowertoolsMetrics implements MetricsSink {
   private readonly metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 
