@@ -52,6 +52,12 @@ export interface AlarmRule {
   description: string;
 }
 
+/**
+ * Every rule here pages on-call (the stack sends each to the SNS topic; local
+ * mode to its sinks). Signals that must not page have no rule:
+ * `JobsFailedClientError` (the client sent a document no summarizer can read)
+ * and `JobsHeldByRateLimit` (a limit doing its job) are on the dashboards only.
+ */
 export const ALARM_RULES: readonly AlarmRule[] = [
   {
     name: 'JobFailedForGood',
@@ -63,9 +69,11 @@ export const ALARM_RULES: readonly AlarmRule[] = [
     comparison: 'GreaterThanOrEqualToThreshold',
     treatMissingData: 'notBreaching',
     description:
-      'A summary job used all its attempts (or hit a permanent error) and failed for good. ' +
-      'First steps: find the job id, client and error in the processor log ("job failed for good"); ' +
-      'fix the cause, then re-queue it with POST /admin/jobs/{id}/retry. Where: processor log group, dashboard "Latest failures".',
+      'A summary job failed for good because of the system, not the client: a retryable error (Bedrock throttling, a dependency ' +
+      'down, a timeout, a crash) used all its attempts, or the code failed. Documents the client got wrong (unreadable, empty, ' +
+      'binary, too large, unsupported) never page: they are counted as JobsFailedClientError and shown per client on the dashboard. ' +
+      'First steps: find the job id, client and error in the processor log ("job failed for good") or the alert; fix the cause, ' +
+      'then re-queue it with POST /admin/jobs/{id}/retry. Where: processor log group, dashboard "Latest failures".',
   },
   {
     name: 'StuckJobsReaped',
@@ -77,7 +85,7 @@ export const ALARM_RULES: readonly AlarmRule[] = [
     comparison: 'GreaterThanOrEqualToThreshold',
     treatMissingData: 'notBreaching',
     description:
-      'Jobs whose worker stopped heartbeating (crash, timeout, frozen container) were put back in the queue. ' +
+      'Jobs whose worker stopped heartbeating (crash, timeout, frozen container, a local process killed) were put back in the queue. ' +
       'First steps: look for processor timeouts or out-of-memory errors around that minute; check JOB_TIMEOUT_MS against the ' +
       'function timeout. Where: processor log group ("reaped expired leases"), Lambda Duration and Errors.',
   },
@@ -91,13 +99,14 @@ export const ALARM_RULES: readonly AlarmRule[] = [
     comparison: 'GreaterThanThreshold',
     treatMissingData: 'notBreaching',
     description:
-      'The oldest runnable job has waited more than 5 minutes: the processor is not keeping up or not running. ' +
-      'First steps: check ProcessorInvocations, Lambda throttles and reserved concurrency, and queue depth on the dashboard; ' +
-      'look for rate limits set too low (rate_limits table). Where: dashboard "Queue".',
+      'The oldest job that could run now has waited more than 5 minutes: the processor is not keeping up or not running. Jobs held ' +
+      'back only by a rate limit are not counted here (they are JobsHeldByRateLimit, which does not page). ' +
+      'First steps: check ProcessorNotRunning and DatabaseErrors, Lambda throttles and concurrency, and queue depth on the ' +
+      'dashboard. Where: dashboard "Queue", processor log group.',
   },
   {
     name: 'ProcessorNotRunning',
-    metric: Metric.ProcessorInvocations,
+    metric: Metric.ProcessorRunsSucceeded,
     statistic: 'Sum',
     periodSeconds: 60,
     evaluationPeriods: 3,
@@ -105,8 +114,25 @@ export const ALARM_RULES: readonly AlarmRule[] = [
     comparison: 'LessThanThreshold',
     treatMissingData: 'breaching',
     description:
-      'No processor invocation reported in for 3 minutes: the schedule is disabled, the function fails at start, or it cannot ' +
-      'reach the database. First steps: check the EventBridge rule is enabled, then the processor log group for start-up errors. ' +
-      'Where: processor log group, EventBridge rule metrics.',
+      'No processor run has reached the database for 3 minutes (a run counts only once it reaped and claimed): the schedule is ' +
+      'disabled, the function fails at start, or the database is unreachable (see DatabaseErrors). First steps: check the ' +
+      'EventBridge rule is enabled, then the processor log group for start-up and database errors. ' +
+      'Where: processor log group, EventBridge rule metrics, RDS and RDS Proxy metrics.',
+  },
+  {
+    name: 'DatabaseErrors',
+    metric: Metric.DatabaseErrors,
+    statistic: 'Sum',
+    periodSeconds: 60,
+    evaluationPeriods: 1,
+    threshold: 3,
+    comparison: 'GreaterThanOrEqualToThreshold',
+    treatMissingData: 'notBreaching',
+    description:
+      'The API or the processor lost the database 3 or more times in a minute (connection refused or lost, a timeout, the server ' +
+      'shutting down or failing over). Meanwhile the API answers 503 with Retry-After, and jobs are not failed for it: claimed ' +
+      'jobs not yet started are released and a run cut short by the database does not spend an attempt. First steps: RDS events ' +
+      '(failover, maintenance, storage full), database CPU and connections, RDS Proxy health. Where: RDS console, API and ' +
+      'processor log groups ("database").',
   },
 ];
