@@ -12,13 +12,43 @@ const config = apiConfig();
 const lambda = new LambdaClient({});
 
 /**
+ * Nudges sent by one container at most this often. A burst of uploads (one
+ * container answers one request at a time, tens per second) would otherwise
+ * send one async invoke each; beyond the processor's concurrency they are
+ * throttled, wait in Lambda's queue and expire into the dead-letter queue.
+ * One nudge starts a run that drains the whole queue, and the payload asks it
+ * to keep claiming until `claimUntil`, so the uploads whose nudge was skipped
+ * inside the window are claimed by that run.
+ */
+export const NUDGE_INTERVAL_MS = 1000;
+
+/** The processor's event for a nudge sent at `sentAt`. */
+export interface NudgeEvent {
+  source: 'upload';
+  sentAt: number;
+  /** Jobs uploaded until then count on this run: it keeps claiming until this time (epoch ms). */
+  claimUntil: number;
+}
+
+let lastNudgeAt = Number.NEGATIVE_INFINITY;
+
+/**
  * Wakes the processor so a new job starts within about a second, not at the
  * next scheduled minute. Fire and forget: an 'Event' invoke returns once queued.
  * The job row owns the state, so the processor's async retries are off (see the stack).
  */
-export async function nudgeProcessor(): Promise<void> {
+export async function nudgeProcessor(now = Date.now()): Promise<void> {
   if (!config.processorFunctionName) return;
-  await lambda.send(new InvokeCommand({ FunctionName: config.processorFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"source":"upload"}') }));
+  if (now - lastNudgeAt < NUDGE_INTERVAL_MS) return;
+  lastNudgeAt = now;
+  const event: NudgeEvent = { source: 'upload', sentAt: now, claimUntil: now + NUDGE_INTERVAL_MS };
+  try {
+    await lambda.send(new InvokeCommand({ FunctionName: config.processorFunctionName, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(event)) }));
+  } catch (err) {
+    // Not sent: the next upload tries again instead of counting on this one.
+    lastNudgeAt = Number.NEGATIVE_INFINITY;
+    throw err;
+  }
 }
 
 export const handler = createApiHandler({
