@@ -184,7 +184,7 @@ describe('progress', () => {
     const up = await api.call(apiEvent('POST', '/uploads', { headers: { 'x-api-key': apiKey }, body: { content: 'One. Two.' } }));
     const [job] = await claimAll();
     expect(job!.id).toBe(up.json.id);
-    await reportProgress(db.pool, { id: job!.id, token: job!.leaseToken }, 60, 'ranking sentences');
+    await reportProgress(db.pool, [{ id: job!.id, token: job!.leaseToken, percent: 60, message: 'ranking sentences' }]);
     const res = await api.call(apiEvent('GET', `/jobs/${job!.id}`, { headers: { 'x-api-key': apiKey } }));
     expect(res.json).toMatchObject({ status: 'running', progress: { percent: 60, message: 'ranking sentences' } });
   });

@@ -20,6 +20,8 @@ export function presentJob(job: Job): Record<string, unknown> {
     progress: job.progressPercent === null ? null : { percent: job.progressPercent, message: job.progressMessage },
     result: job.status === 'completed' ? job.result : null,
     error: job.status === 'completed' ? null : job.lastError,
+    // Every failed attempt, oldest first: why attempts 1..n-1 failed, not only the last.
+    attemptErrors: job.attemptErrors ?? [],
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,

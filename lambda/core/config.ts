@@ -94,6 +94,10 @@ export interface ProcessorConfig {
   retentionMaxBatches: number;
   /** Worker threads that summarize documents off the event loop (0: summarize on the main thread). */
   summarizeThreads: number;
+  /** Outcomes waiting to be recorded are sent together after at most this long (the completer's batching window). */
+  flushDelayMs: number;
+  /** Times a job may be snoozed (throttling, the database going away) before a snooze spends an attempt. */
+  maxSnoozes: number;
 }
 
 export function processorConfig(env: Env = process.env): ProcessorConfig {
@@ -121,6 +125,10 @@ export function processorConfig(env: Env = process.env): ProcessorConfig {
     retentionMaxBatches: int(env, 'RETENTION_MAX_BATCHES', 5, 0, 1000),
     // One per core the container has: a Lambda gets more vCPUs with more memory.
     summarizeThreads: int(env, 'SUMMARIZE_THREADS', availableParallelism(), 0, 64),
+    // Measured (BENCHMARKS.md, processor scenario): past a few milliseconds a
+    // longer window no longer lowers commits per job, it only delays results.
+    flushDelayMs: int(env, 'FLUSH_DELAY_MS', 10, 0, 1000),
+    maxSnoozes: int(env, 'MAX_SNOOZES', 20, 0, 1000),
   };
 }
 

@@ -35,19 +35,41 @@ export function problemBody(err: ProblemError, instance?: string): Record<string
 }
 
 /**
- * Thrown by job work (summarizing) to say whether another attempt could help.
- * A corrupt or empty document fails for good at once; a throttled model call
- * is retried with backoff.
+ * Thrown by job work (summarizing) to say what should happen to the job:
+ *   permanent  the document is the problem (unreadable, empty, binary, too
+ *              large, unsupported, corrupt): fails for good at once, and is
+ *              counted as a client error, not a system failure;
+ *   system     a fault of ours that another attempt cannot fix (unknown job
+ *              type, the upload missing): fails for good and pages;
+ *   retryable  another attempt may succeed: retried with backoff;
+ *   snooze     not now (the model throttles us): run again after
+ *              `snoozeSeconds` without spending an attempt, a bounded number
+ *              of times.
  */
+export type JobErrorKind = 'permanent' | 'system' | 'retryable' | 'snooze';
+
 export class JobError extends Error {
   override name = 'JobError';
+  readonly kind: JobErrorKind;
   constructor(
     message: string,
     readonly retryable: boolean,
+    kind?: JobErrorKind,
+    /** For a snooze: how long to wait before the next run. */
+    readonly snoozeSeconds = 0,
   ) {
     super(message);
+    this.kind = kind ?? (retryable ? 'retryable' : 'permanent');
+  }
+
+  /** Whether the document (the client's input) caused the failure. */
+  get clientCaused(): boolean {
+    return this.kind === 'permanent';
   }
 }
 
-export const permanent = (message: string) => new JobError(message, false);
-export const retryable = (message: string) => new JobError(message, true);
+export const permanent = (message: string) => new JobError(message, false, 'permanent');
+export const systemFailure = (message: string) => new JobError(message, false, 'system');
+export const retryable = (message: string) => new JobError(message, true, 'retryable');
+/** Run again after `seconds` without spending an attempt (bounded per job by the processor). */
+export const snooze = (message: string, seconds: number) => new JobError(message, true, 'snooze', seconds);

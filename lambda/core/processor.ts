@@ -1,42 +1,36 @@
 import { hostname } from 'node:os';
 import type { Pool } from 'pg';
 import { Metric } from './alarm-rules';
+import { Completer, type Entry } from './completer';
 import type { ProcessorConfig } from './config';
-import { JobError } from './errors';
+import { isTransientDbError } from './db';
+import { executeJob, type ExecutedJob, type JobWork } from './executor';
+import { LeaseKeeper } from './lease-keeper';
 import type { Logger } from './logger';
 import type { MetricsSink } from './metrics';
 import {
-  completeAndClaimJobs,
-  completeJobs,
-  failJobs,
-  heartbeatJobs,
   pruneFinishedJobs,
-  queueStats,
+  queueSignals,
   reapExpiredLeases,
-  releaseJobs,
-  reportProgress,
+  repairDependencies,
   type BackoffOptions,
   type ClaimedJob,
-  type Completion,
-  type FailureOutcome,
+  type RecordResult,
 } from './queue';
-import { completeAndClaimFair } from './limits';
 import { enqueueDueSchedules } from './recurring';
 
 /**
- * One processor invocation: reap lapsed leases, then claim and run jobs with
- * bounded concurrency until the queue is empty or the time budget runs out.
- * Every started job can finish (or be cut off at its timeout) before the
- * invocation must end; jobs claimed but not started are released.
+ * One processor invocation: maintenance (reap lapsed leases, enqueue due
+ * recurring jobs, repair dependency counts), then a short loop over the
+ * executor (runs a job, returns its outcome, touches no database) and the
+ * completer (records outcomes in batches, one call and one commit each, and
+ * claims the next jobs with them), until the queue is empty, the time budget
+ * runs out, shutdown is asked for, or the database goes away. Jobs start in
+ * the order the claim returned them (fair: interleaved across clients). Jobs
+ * claimed but not started are released without spending an attempt.
  */
 
-export interface JobContext {
-  signal: AbortSignal;
-  progress: (percent: number, message?: string) => Promise<void>;
-}
-
-/** The work a job does; its return value is stored as the job's result. */
-export type JobWork = (job: ClaimedJob, ctx: JobContext) => Promise<Record<string, unknown>>;
+export type { JobContext, JobWork } from './executor';
 
 export interface ProcessorDeps {
   pool: Pool;
@@ -59,212 +53,279 @@ export interface ProcessorRun {
   completed: number;
   retried: number;
   failed: number;
+  /** Run again later without spending an attempt (throttling upstream, the database lost mid-attempt). */
+  snoozed: number;
   lost: number;
   released: number;
   /** Finished jobs deleted by retention. */
   pruned: number;
-  stoppedBy: 'empty' | 'time' | 'shutdown';
+  /** 'database': the run ended early because the database could not be reached. */
+  stoppedBy: 'empty' | 'time' | 'shutdown' | 'database';
 }
 
-class LeaseLost extends Error {}
-class JobTimeout extends Error {}
+/** A job whose attempt ended because the database went away runs again this much later, the attempt not spent. */
+const DATABASE_RETRY_SECONDS = 5;
+/** Keep this much of a lease in hand: an outcome not recorded by then is given up to the reaper. */
+const LEASE_SAFETY_MS = 1000;
 
 export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, shutdown?: AbortSignal): Promise<ProcessorRun> {
   const { pool, config, logger, metrics } = deps;
   const workerId = `${config.workerId ?? hostname()}:${invocation.awsRequestId}`;
   const started = Date.now();
-  const run: ProcessorRun = { reaped: 0, claimed: 0, completed: 0, retried: 0, failed: 0, lost: 0, released: 0, pruned: 0, stoppedBy: 'empty' };
+  const run: ProcessorRun = {
+    reaped: 0,
+    claimed: 0,
+    completed: 0,
+    retried: 0,
+    failed: 0,
+    snoozed: 0,
+    lost: 0,
+    released: 0,
+    pruned: 0,
+    stoppedBy: 'empty',
+  };
   // Published at once: a long run must not look like a processor that is not running.
   metrics.add(Metric.ProcessorInvocations, 1);
   metrics.flush();
 
-  const reportFailedForGood = (o: FailureOutcome) => {
-    run.failed += 1;
-    metrics.add(Metric.JobsFailed, 1, 'Count', { jobId: o.id, clientId: o.clientId, error: o.error.slice(0, 500) });
-    logger.error('job failed for good', {
-      jobId: o.id,
-      clientId: o.clientId,
-      jobType: o.jobType,
-      attempts: o.attempts,
-      error: o.error,
-      nextSteps: `inspect with GET /admin/jobs/${o.id}; re-queue with POST /admin/jobs/${o.id}/retry once the cause is fixed`,
-    });
+  const databaseError = (what: string, err: unknown) => {
+    if (isTransientDbError(err)) metrics.add(Metric.DatabaseErrors, 1);
+    logger.error(what, err as Error);
   };
 
-  // 1. Reap: jobs whose worker stopped heartbeating go back to the queue.
-  const reaped = await reapExpiredLeases(pool);
-  run.reaped = reaped.length;
-  if (reaped.length > 0) {
-    metrics.add(Metric.JobsReaped, reaped.length);
-    logger.warn('reaped expired leases', { count: reaped.length, jobIds: reaped.slice(0, 20).map((r) => r.id) });
-    reaped.filter((r) => r.status === 'failed').forEach(reportFailedForGood);
+  // 1. Maintenance. A run that cannot reap has not reached the database: it
+  // ends here, and ProcessorRunsSucceeded stays silent so the alarm sees it.
+  try {
+    const reaped = await reapExpiredLeases(pool);
+    run.reaped = reaped.length;
+    if (reaped.length > 0) {
+      metrics.add(Metric.JobsReaped, reaped.length);
+      logger.warn('reaped expired leases', { count: reaped.length, jobIds: reaped.slice(0, 20).map((r) => r.id) });
+      for (const r of reaped.filter((x) => x.status === 'failed')) {
+        reportFailedForGood(deps, run, { id: r.id, clientId: r.clientId, jobType: r.jobType, attempts: r.attempts, error: r.error, clientCaused: false });
+      }
+    }
+  } catch (err) {
+    databaseError('reaping failed; the database could not be reached, ending the run', err);
+    run.stoppedBy = 'database';
+    metrics.flush();
+    return run;
   }
+  metrics.add(Metric.ProcessorRunsSucceeded, 1);
 
-  // Recurring schedules whose tick has come become ordinary jobs.
   const scheduled = await enqueueDueSchedules(pool).catch((err) => {
-    logger.error('enqueueing recurring jobs failed', err as Error);
+    databaseError('enqueueing recurring jobs failed', err);
     return 0;
   });
   if (scheduled > 0) logger.info('recurring jobs enqueued', { count: scheduled });
+  const repaired = await repairDependencies(pool).catch((err) => {
+    databaseError('repairing dependency counts failed', err);
+    return 0;
+  });
+  if (repaired > 0) logger.warn('repaired dependency counts of waiting jobs', { count: repaired });
 
   // 2. Claim and run.
   const maxDeadline = started + config.maxRunMs;
   const timeForAnotherJob = () =>
     invocation.getRemainingTimeInMillis() > config.safetyMarginMs && Date.now() + config.jobTimeoutMs < maxDeadline;
 
-  const held = new Map<string, { job: ClaimedJob; abort: AbortController }>();
   const buffer: ClaimedJob[] = [];
-  const running = new Set<Promise<void>>();
+  const running = new Map<string, Promise<void>>();
+  const leaseLost = new Map<string, AbortSignal>();
+  /** Executed jobs whose outcome waits to be recorded (for the metrics and log once it is). */
+  const finished = new Map<string, ExecutedJob>();
+  let databaseDown = false;
+  let lastClaimEmpty = false;
+  let wake: () => void = () => undefined;
+  const notify = () => wake();
 
-  const heartbeat = setInterval(() => {
-    const leases = [...held.values()].map(({ job }) => ({ id: job.id, token: job.leaseToken }));
-    heartbeatJobs(pool, leases, config.leaseSeconds)
-      .then(({ lost }) => {
-        for (const id of lost) {
-          const entry = held.get(id);
-          if (!entry) continue;
-          logger.warn('lease lost; abandoning the job', { jobId: id });
-          entry.abort.abort(new LeaseLost(`lease on ${id} was lost`));
-          const i = buffer.findIndex((j) => j.id === id);
-          if (i >= 0) buffer.splice(i, 1);
-          held.delete(id);
-          run.lost += 1;
-        }
-      })
-      .catch((err) => logger.error('heartbeat failed', err as Error));
-  }, config.heartbeatSeconds * 1000);
-  heartbeat.unref();
+  const keeper = new LeaseKeeper({
+    pool,
+    leaseSeconds: config.leaseSeconds,
+    heartbeatMs: config.heartbeatSeconds * 1000,
+    logger,
+    metrics,
+    onLost: (ids) => {
+      const gone = new Set(ids);
+      for (let i = buffer.length - 1; i >= 0; i--) if (gone.has(buffer[i]!.id)) buffer.splice(i, 1);
+      // Running ones are told through their signal and end as lease_lost; unstarted ones end here.
+      for (const id of ids) if (!running.has(id)) run.lost += 1;
+      notify();
+    },
+    onDatabaseError: () => {
+      databaseDown = true;
+      notify();
+    },
+  });
 
-  // Nothing runnable (or rate limits hold the rest back): finish what runs, then end.
-  let drained = false;
-  const claimOpts = { workerId, limit: config.batchSize, leaseSeconds: config.leaseSeconds };
-  // A finished job's completion rides along with the next claim: one commit for both.
-  // Jobs settled so far: a claim that found nothing while a job was settling
-  // (maybe re-queued for a retry) does not prove the queue empty.
-  let settled = 0;
-  const claimNext = async (completions: Completion[]) => {
-    const before = settled;
-    const result =
-      config.claimMode === 'fair'
-        ? await completeAndClaimFair(pool, completions, claimOpts)
-        : await completeAndClaimJobs(pool, completions, claimOpts);
-    drained = result.claimed.length === 0 && settled === before;
-    return result;
+  const tally = (entries: Entry[], result: RecordResult, claimLimit: number) => {
+    const outcomes = new Map(entries.map((e) => [e.id, e]));
+    const lost = new Set(result.lost);
+    for (const id of result.completed.extended) {
+      const executed = finished.get(id);
+      finished.delete(id);
+      run.completed += 1;
+      metrics.add(Metric.JobsCompleted, 1);
+      if (executed) {
+        metrics.add(Metric.ProcessingDuration, executed.durationMs, 'Milliseconds');
+        logger.info('job completed', { ...jobLog(executed.job), durationMs: executed.durationMs, outcome: 'completed' });
+      }
+    }
+    for (const f of result.failed) {
+      const executed = finished.get(f.id);
+      finished.delete(f.id);
+      const entry = outcomes.get(f.id);
+      const error = entry?.type === 'fail' ? entry.error : entry?.type === 'snooze' ? entry.reason : 'unknown';
+      if (executed) metrics.add(Metric.ProcessingDuration, executed.durationMs, 'Milliseconds');
+      if (f.status === 'queued') {
+        run.retried += 1;
+        metrics.add(Metric.JobsRetried, 1);
+        logger.warn('job failed; will retry', { ...(executed ? jobLog(executed.job) : { jobId: f.id }), outcome: 'retry', error, nextAttemptAt: f.runAt });
+      } else {
+        const job = executed?.job;
+        reportFailedForGood(deps, run, {
+          id: f.id,
+          clientId: job?.clientId ?? 'unknown',
+          jobType: job?.jobType ?? 'unknown',
+          attempts: f.attempts,
+          error,
+          clientCaused: executed?.kind === 'failed' && executed.clientCaused && entry?.type === 'fail',
+        });
+      }
+    }
+    for (const id of result.snoozed) {
+      const executed = finished.get(id);
+      finished.delete(id);
+      const entry = outcomes.get(id);
+      run.snoozed += 1;
+      metrics.add(Metric.JobsSnoozed, 1);
+      logger.info('job snoozed; runs again without spending an attempt', {
+        ...(executed ? jobLog(executed.job) : { jobId: id }),
+        ...(entry?.type === 'snooze' ? { seconds: entry.seconds, reason: entry.reason } : {}),
+      });
+    }
+    run.released += result.released.length;
+    for (const id of lost) {
+      finished.delete(id);
+      run.lost += 1;
+      logger.warn('outcome discarded: the lease was taken over (or an earlier try of this write already recorded it)', {
+        jobId: id,
+        outcome: outcomes.get(id)?.type,
+      });
+    }
+    take(result.claimed);
+    if (claimLimit > 0) lastClaimEmpty = result.claimed.length === 0;
+    notify();
   };
-  const wantsMore = () =>
-    buffer.length === 0 && running.size <= config.concurrency && !drained && !shutdown?.aborted && timeForAnotherJob();
+
   const take = (jobs: ClaimedJob[]) => {
+    if (jobs.length === 0) return;
     run.claimed += jobs.length;
-    if (jobs.length > 0) metrics.add(Metric.JobsClaimed, jobs.length);
-    for (const job of jobs) held.set(job.id, { job, abort: new AbortController() });
+    metrics.add(Metric.JobsClaimed, jobs.length);
+    for (const job of jobs) leaseLost.set(job.id, keeper.hold(job));
     buffer.push(...jobs);
   };
 
-  const runJob = async (job: ClaimedJob) => {
-    const entry = held.get(job.id);
-    if (!entry) return;
-    const { abort } = entry;
-    const lease = { id: job.id, token: job.leaseToken };
-    const t0 = Date.now();
-    const timer = setTimeout(() => abort.abort(new JobTimeout(`job timed out after ${config.jobTimeoutMs} ms`)), config.jobTimeoutMs);
-    const log = { jobId: job.id, clientId: job.clientId, attempt: job.attempts };
-    try {
-      const aborted = new Promise<never>((_, reject) => {
-        if (abort.signal.aborted) reject(abort.signal.reason);
-        abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true });
-      });
-      aborted.catch(() => undefined);
-      const result = await Promise.race([
-        deps.work(job, {
-          signal: abort.signal,
-          progress: async (percent, message) => {
-            await reportProgress(pool, lease, percent, message);
-          },
-        }),
-        aborted,
-      ]);
-      const completion = { ...lease, result };
-      const { completed: done, claimed } = wantsMore() ? await claimNext([completion]) : { completed: await completeJobs(pool, [completion]), claimed: [] };
-      take(claimed);
-      const durationMs = Date.now() - t0;
-      if (done.lost.length > 0) {
-        run.lost += 1;
-        logger.warn('result discarded: the lease was taken over', { ...log, durationMs });
-        return;
+  let stopped = false;
+  const stopReason = (): ProcessorRun['stoppedBy'] | null =>
+    shutdown?.aborted ? 'shutdown' : databaseDown ? 'database' : !timeForAnotherJob() ? 'time' : stopped ? run.stoppedBy : null;
+
+  const completer = new Completer({
+    pool,
+    workerId,
+    leaseSeconds: config.leaseSeconds,
+    order: config.claimMode,
+    backoff: deps.backoff,
+    maxSnoozes: config.maxSnoozes,
+    flushAt: config.batchSize,
+    flushDelayMs: config.flushDelayMs,
+    logger,
+    metrics,
+    // Claim when fewer jobs wait than could start: the batch keeps the slots busy.
+    room: () => (stopReason() === null && buffer.length < config.concurrency ? config.batchSize - buffer.length : 0),
+    onRecorded: tally,
+    onGivenUp: (entries) => {
+      for (const e of entries) {
+        finished.delete(e.id);
+        if (e.type !== 'release') run.lost += 1;
       }
-      run.completed += 1;
-      metrics.add(Metric.JobsCompleted, 1);
-      metrics.add(Metric.ProcessingDuration, durationMs, 'Milliseconds');
-      logger.info('job completed', { ...log, durationMs, outcome: 'completed' });
-    } catch (err) {
-      const durationMs = Date.now() - t0;
-      if (err instanceof LeaseLost) return;
-      const retryable = err instanceof JobError ? err.retryable : true;
-      const message = err instanceof Error ? err.message || err.name : String(err);
-      const { outcomes, lost } = await failJobs(pool, [{ ...lease, error: message, retryable }], deps.backoff);
-      if (lost.length > 0) {
-        run.lost += 1;
-        return;
-      }
-      const outcome = outcomes[0]!;
-      metrics.add(Metric.ProcessingDuration, durationMs, 'Milliseconds');
-      if (outcome.status === 'queued') {
-        run.retried += 1;
-        metrics.add(Metric.JobsRetried, 1);
-        logger.warn('job failed; will retry', { ...log, durationMs, outcome: 'retry', error: message, nextAttemptAt: outcome.runAt });
-      } else {
-        reportFailedForGood(outcome);
-      }
-    } finally {
-      clearTimeout(timer);
-      held.delete(job.id);
-      settled += 1;
-    }
-  };
+      notify();
+    },
+    onDatabaseError: () => {
+      databaseDown = true;
+      notify();
+    },
+  });
+
+  const recordingDeadline = (id: string) => Math.min(keeper.drop(id) - LEASE_SAFETY_MS, Date.now() + invocation.getRemainingTimeInMillis() - 500);
 
   const start = (job: ClaimedJob) => {
-    const p = runJob(job)
+    const lease = { id: job.id, token: job.leaseToken };
+    const p = executeJob(job, deps.work, {
+      timeoutMs: config.jobTimeoutMs,
+      leaseLost: leaseLost.get(job.id)!,
+      progress: async (percent, message) => keeper.progress(lease, percent, message),
+      databaseRetrySeconds: DATABASE_RETRY_SECONDS,
+    })
+      .then((executed) => {
+        leaseLost.delete(job.id);
+        const deadline = recordingDeadline(job.id);
+        const entry = toEntry(executed);
+        if (!entry) {
+          run.lost += 1;
+          return;
+        }
+        if (executed.kind === 'timed_out') logger.warn('job timed out; its signal was aborted', { ...jobLog(job), timeoutMs: config.jobTimeoutMs });
+        finished.set(job.id, executed);
+        completer.add(entry, deadline);
+      })
       .catch((err) => logger.error('job bookkeeping failed; the lease will lapse and the reaper will retry it', err as Error))
-      .finally(() => running.delete(p));
-    running.add(p);
+      .finally(() => {
+        running.delete(job.id);
+        notify();
+      });
+    running.set(job.id, p);
   };
 
+  keeper.start();
   try {
+    completer.requestClaim();
     for (;;) {
-      const stopping = Boolean(shutdown?.aborted) || !timeForAnotherJob();
-      if (stopping) {
-        run.stoppedBy = shutdown?.aborted ? 'shutdown' : 'time';
-        if (buffer.length > 0) {
-          const leases = buffer.splice(0).map((j) => ({ id: j.id, token: j.leaseToken }));
-          leases.forEach((l) => held.delete(l.id));
-          run.released += (await releaseJobs(pool, leases)).extended.length;
-        }
-      } else {
-        while (running.size < config.concurrency && buffer.length > 0) start(buffer.shift()!);
-        if (running.size < config.concurrency && wantsMore()) {
-          const jobs = (await claimNext([])).claimed;
-          take(jobs);
-          if (jobs.length > 0) continue;
-        }
+      const reason = stopReason();
+      if (reason) {
+        run.stoppedBy = reason;
+        break;
       }
-      if (running.size === 0) {
-        if (stopping || (drained && buffer.length === 0)) break;
-        continue;
+      while (running.size < config.concurrency && buffer.length > 0) start(buffer.shift()!);
+      if (running.size === 0 && buffer.length === 0 && completer.idle) {
+        if (lastClaimEmpty) break;
+        completer.requestClaim();
+      } else if (buffer.length === 0 && running.size < config.concurrency && !lastClaimEmpty) {
+        // Slots free and nothing to start: flush now, with a claim.
+        completer.requestClaim();
       }
-      await Promise.race(running);
-      // A slot came free: look at the queue again (retries and new uploads may be due).
-      drained = false;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        void completer.nextFlush().then(resolve);
+      });
     }
   } finally {
-    clearInterval(heartbeat);
-    await Promise.allSettled([...running]);
+    stopped = true;
+    // Unstarted jobs go back at once (with whatever waits to be recorded); running ones finish.
+    for (const job of buffer.splice(0)) {
+      leaseLost.delete(job.id);
+      completer.add({ type: 'release', id: job.id, token: job.leaseToken }, recordingDeadline(job.id));
+    }
+    await Promise.allSettled([...running.values()]);
+    await completer.close(Date.now() + invocation.getRemainingTimeInMillis() - 500);
+    await keeper.stop();
   }
 
   // 3. Retention, in bounded batches, only with time to spare.
-  if (config.retentionSeconds > 0) {
+  if (config.retentionSeconds > 0 && run.stoppedBy !== 'database') {
     for (let i = 0; i < config.retentionMaxBatches && !shutdown?.aborted && invocation.getRemainingTimeInMillis() > config.safetyMarginMs; i++) {
       const pruned = await pruneFinishedJobs(pool, config.retentionSeconds, config.retentionBatchSize).catch((err) => {
-        logger.error('pruning finished jobs failed', err as Error);
+        databaseError('pruning finished jobs failed', err);
         return 0;
       });
       run.pruned += pruned;
@@ -274,13 +335,65 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
 
   // 4. Queue signals for the dashboard and the age alarm.
   try {
-    const stats = await queueStats(pool, { windowSeconds: 60 });
-    metrics.add(Metric.QueueDepth, stats.queued);
-    metrics.add(Metric.OldestJobAgeSeconds, stats.oldestRunnableAgeSeconds, 'Seconds');
+    const signals = await queueSignals(pool, { windowSeconds: 60 });
+    metrics.add(Metric.QueueDepth, signals.queued);
+    metrics.add(Metric.OldestJobAgeSeconds, signals.oldestRunnableAgeSeconds, 'Seconds');
+    metrics.add(Metric.JobsHeldByRateLimit, signals.heldByRateLimit);
   } catch (err) {
-    logger.error('queue statistics failed', err as Error);
+    databaseError('queue statistics failed', err);
   }
   metrics.flush();
-  logger.info('processor run finished', { ...run, durationMs: Date.now() - started });
+  const summary = { ...run, durationMs: Date.now() - started };
+  // An idle run (every few seconds in local mode) is not news.
+  if (run.claimed === 0 && run.reaped === 0 && run.pruned === 0 && run.stoppedBy === 'empty') logger.debug('processor run finished', summary);
+  else logger.info('processor run finished', summary);
   return run;
+}
+
+function toEntry(executed: ExecutedJob): Entry | null {
+  const lease = { id: executed.job.id, token: executed.job.leaseToken };
+  switch (executed.kind) {
+    case 'completed':
+      return { type: 'complete', ...lease, result: executed.result };
+    case 'failed':
+      return { type: 'fail', ...lease, error: executed.error, retryable: executed.retryable };
+    case 'timed_out':
+      return { type: 'fail', ...lease, error: executed.error, retryable: true };
+    case 'snoozed':
+      return { type: 'snooze', ...lease, seconds: executed.seconds, reason: executed.reason };
+    case 'lease_lost':
+      return null;
+  }
+}
+
+const jobLog = (job: ClaimedJob) => ({ jobId: job.id, clientId: job.clientId, jobType: job.jobType, attempt: job.attempts });
+
+interface FailedForGood {
+  id: string;
+  clientId: string;
+  jobType: string;
+  attempts: number;
+  error: string;
+  clientCaused: boolean;
+}
+
+/**
+ * A job failed for good. The client's document being the problem (unreadable,
+ * empty, too large...) is counted apart and does not page; anything else
+ * (retries spent, a bug, a timeout, a lapsed lease) is a system failure that does.
+ */
+function reportFailedForGood(deps: ProcessorDeps, run: ProcessorRun, f: FailedForGood): void {
+  run.failed += 1;
+  const context = { jobId: f.id, clientId: f.clientId, error: f.error.slice(0, 500) };
+  const log = { jobId: f.id, clientId: f.clientId, jobType: f.jobType, attempts: f.attempts, error: f.error };
+  if (f.clientCaused) {
+    deps.metrics.add(Metric.JobsFailedClientError, 1, 'Count', context);
+    deps.logger.warn('job failed for good: the document cannot be summarized', log);
+    return;
+  }
+  deps.metrics.add(Metric.JobsFailed, 1, 'Count', context);
+  deps.logger.error('job failed for good', {
+    ...log,
+    nextSteps: `inspect with GET /admin/jobs/${f.id}; re-queue with POST /admin/jobs/${f.id}/retry once the cause is fixed`,
+  });
 }

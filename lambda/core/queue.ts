@@ -1,25 +1,31 @@
 import type { Db } from './db';
+import { ProblemError } from './errors';
 import { uuidv7 } from './ids';
 
 /**
- * The summary_jobs queue. Its SQL is in this file, but for the hot path
- * (claim, complete, complete-and-claim): one PL/pgSQL function,
- * summary_jobs_complete_and_claim in migrations/005_hot_path_functions.sql,
- * planned once per connection. Every state change is one statement (or one
- * call), so it is atomic without an explicit transaction, and every
- * write-back from a worker (heartbeat, progress, complete, fail) is fenced by
- * the lease token handed out at claim time: once a lease lapsed and the job was
- * claimed again, the old worker's writes match no row and it is told so.
+ * The summary_jobs queue. Its SQL is in this file, but for the state changes
+ * that move several jobs at once, which are PL/pgSQL functions planned once per
+ * connection: summary_jobs_complete_and_claim (the hot path, migration 005,
+ * replaced in 006), summary_jobs_record (a worker's batch of outcomes and its
+ * next claim), summary_jobs_reap, summary_jobs_cancel and
+ * summary_jobs_settle_dependents (all in migrations/006_record_outcomes.sql).
+ * Every state change is one statement or one call, so it is atomic without an
+ * explicit transaction, dependents included: a job that finishes moves its
+ * dependents in the same transaction. Every write-back from a worker
+ * (heartbeat, progress, complete, fail, snooze, release) is fenced by the lease
+ * token handed out at claim time: once a lease lapsed and the job was claimed
+ * again, the old worker's writes match no row and it is told so.
  *
  *   enqueueJobs    insert one or many jobs; an idempotency key returns the existing job
  *   claimJobs      lease a batch of runnable jobs (FOR UPDATE SKIP LOCKED)
  *   completeAndClaimJobs  complete a batch and lease the next, in one call (limits.ts: fairly)
+ *   recordOutcomes complete, fail, snooze and release a batch, and claim the next, in one call
  *   heartbeatJobs  extend the leases a worker still holds, in one statement
- *   reportProgress a running job's percent and message
- *   completeJobs   store results, fenced by lease token
- *   failJobs       retry with exponential backoff and jitter, or fail for good
+ *   reportProgress running jobs' percent and message, in one statement
+ *   completeJobs / failJobs / releaseJobs  recordOutcomes with one kind of outcome
  *   reapExpiredLeases  put jobs whose worker stopped heartbeating back in the queue
- *   cancelJob / retryJob / getJob / listJobs / queueStats
+ *   repairDependencies  recount waiting jobs left inconsistent by older versions
+ *   cancelJob / retryJob / getJob / listJobs / queueStats / queueSignals
  */
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -46,6 +52,10 @@ export interface Job {
   idempotencyKey: string | null;
   requestHash: string | null;
   pendingDependencies: number;
+  /** Every failed attempt, oldest first (kept when the job is retried); absent on jobs built outside the queue. */
+  attemptErrors?: AttemptError[];
+  /** Runs put back without spending an attempt (throttling, the database going away). */
+  snoozes?: number;
   createdAt: Date;
   updatedAt: Date;
   startedAt: Date | null;
@@ -63,6 +73,18 @@ export interface ClaimedJob
   status: 'running';
   leaseOwner: string;
   leaseToken: string;
+}
+
+/** One failed attempt, as kept in summary_jobs.attempt_errors. */
+export interface AttemptError {
+  /** ISO time the failure was recorded. */
+  at: string;
+  attempt: number;
+  error: string;
+  /** Whether another attempt was allowed to follow (false: the job failed for good at this attempt). */
+  retryable: boolean;
+  /** The lease owner that ran the attempt (host:request id). */
+  worker: string | null;
 }
 
 export interface Lease {
@@ -114,6 +136,8 @@ interface JobRow {
   idempotency_key: string | null;
   request_hash: string | null;
   pending_dependencies: number;
+  attempt_errors: AttemptError[] | null;
+  snoozes: number;
   created_at: Date;
   updated_at: Date;
   started_at: Date | null;
@@ -142,6 +166,8 @@ export function toJob(row: JobRow): Job {
     idempotencyKey: row.idempotency_key,
     requestHash: row.request_hash,
     pendingDependencies: row.pending_dependencies,
+    attemptErrors: row.attempt_errors ?? [],
+    snoozes: row.snoozes,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     startedAt: row.started_at,
@@ -152,7 +178,7 @@ export function toJob(row: JobRow): Job {
 // Columns a client may see; the lease token never leaves the worker.
 const JOB_COLUMNS = `id, client_id, job_type, upload_id, payload, status, priority, run_at, attempts, max_attempts,
 lease_owner, lease_expires_at, heartbeat_at, last_error, result, progress_percent, progress_message,
-idempotency_key, request_hash, pending_dependencies, created_at, updated_at, started_at, finished_at`;
+idempotency_key, request_hash, pending_dependencies, attempt_errors, snoozes, created_at, updated_at, started_at, finished_at`;
 
 const jobColumns = (alias: string) =>
   JOB_COLUMNS.split(',')
@@ -224,6 +250,8 @@ function insertedJob(j: NewJob, id: string, pending: number, row: { run_at: Date
     idempotencyKey: null,
     requestHash: j.requestHash ?? null,
     pendingDependencies: pending,
+    attemptErrors: [],
+    snoozes: 0,
     createdAt: row.created_at,
     updatedAt: row.created_at,
     startedAt: null,
@@ -354,47 +382,6 @@ async function recordDependencies(db: Db, jobs: NewJob[], results: EnqueueResult
   }
 }
 
-// When jobs finish, their dependents move on: a completed parent releases one
-// pending dependency; a parent that failed for good or was cancelled fails its
-// still-queued dependents. Returns the dependents failed, for the next round.
-const SETTLE_DEPENDENTS_SQL = `
-WITH finished AS (
-  SELECT id, status FROM summary_jobs WHERE id = ANY($1::uuid[]) AND has_dependents
-), released AS (
-  UPDATE summary_jobs c
-  SET pending_dependencies = c.pending_dependencies - x.n, updated_at = now()
-  FROM (SELECT d.job_id, count(*)::int AS n FROM job_dependencies d JOIN finished f ON f.id = d.depends_on
-        WHERE f.status = 'completed' GROUP BY d.job_id) x
-  WHERE c.id = x.job_id AND c.status = 'queued'
-  RETURNING c.id
-), doomed AS (
-  UPDATE summary_jobs c
-  SET status = 'failed', finished_at = now(), updated_at = now(),
-      last_error = 'dependency ' || x.parent || ' ' || x.parent_status || '; not run'
-  FROM (SELECT DISTINCT ON (d.job_id) d.job_id, f.id AS parent, f.status AS parent_status
-        FROM job_dependencies d JOIN finished f ON f.id = d.depends_on
-        WHERE f.status IN ('failed', 'cancelled') ORDER BY d.job_id, f.id) x
-  WHERE c.id = x.job_id AND c.status = 'queued'
-  RETURNING c.id
-)
-SELECT id FROM doomed
-`;
-
-/**
- * Applies finished jobs to their dependents. Failing dependents cascades: the
- * jobs failed here are settled in turn, until no more change.
- */
-export async function settleDependents(db: Db, finishedIds: string[]): Promise<string[]> {
-  const failed: string[] = [];
-  let frontier = finishedIds;
-  while (frontier.length > 0) {
-    const { rows } = await db.query<{ id: string }>(SETTLE_DEPENDENTS_SQL, [frontier]);
-    frontier = rows.map((r) => r.id);
-    failed.push(...frontier);
-  }
-  return failed;
-}
-
 // ---------------------------------------------------------------------------
 // Claim
 
@@ -405,11 +392,11 @@ export interface ClaimOptions {
 }
 
 // Claiming (priority order, or fair within the rate limits), completing and both at
-// once go through one function, summary_jobs_complete_and_claim
-// (migrations/005_hot_path_functions.sql), whose plans are made once per
-// connection: a statement sent from here is planned on every call, which cost
-// more than a one-job claim itself. $1-$3 complete (ids, tokens, results),
-// $4-$6 claim (owner, limit, lease seconds), $7 fair order.
+// once go through one function, summary_jobs_complete_and_claim (migration 005,
+// replaced in 006), whose plans are made once per connection: a statement sent
+// from here is planned on every call, which cost more than a one-job claim
+// itself. $1-$3 complete (ids, tokens, results), $4-$6 claim (owner, limit,
+// lease seconds), $7 fair order. Rows come back in claim order.
 const HOT_PATH_SQL = `SELECT * FROM summary_jobs_complete_and_claim($1, $2, $3, $4, $5, $6, $7)`;
 
 /**
@@ -418,12 +405,6 @@ const HOT_PATH_SQL = `SELECT * FROM summary_jobs_complete_and_claim($1, $2, $3, 
  * within the rate limits (limits.ts). The same names as CLAIM_MODE.
  */
 export type ClaimOrder = 'priority' | 'fair';
-
-function sortClaimed(jobs: ClaimedJob[]): ClaimedJob[] {
-  return jobs.sort(
-    (a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-  );
-}
 
 type ClaimedRow = Pick<
   JobRow,
@@ -487,21 +468,155 @@ export async function heartbeatJobs(db: Db, leases: Lease[], leaseSeconds: numbe
   return split(leases, new Set(rows.map((r) => r.id)));
 }
 
-/** Records progress of a running job; false when the lease is no longer held. */
-export async function reportProgress(db: Db, lease: Lease, percent: number, message?: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE summary_jobs SET progress_percent = $3, progress_message = $4, updated_at = now()
-     WHERE id = $1 AND lease_token = $2`,
-    [lease.id, lease.token, Math.max(0, Math.min(100, Math.round(percent))), message ?? null],
-  );
-  return rowCount === 1;
+export interface ProgressUpdate extends Lease {
+  percent: number;
+  message?: string | null;
+}
+
+const PROGRESS_SQL = `
+UPDATE summary_jobs j
+SET progress_percent = p.percent, progress_message = p.message, updated_at = now()
+FROM unnest($1::uuid[], $2::uuid[], $3::int2[], $4::text[]) AS p(id, token, percent, message)
+WHERE j.id = p.id AND j.lease_token = p.token
+RETURNING j.id
+`;
+
+/** Records the progress of running jobs in one statement; returns the leases no longer held. */
+export async function reportProgress(db: Db, updates: ProgressUpdate[]): Promise<LeaseCheck> {
+  if (updates.length === 0) return { extended: [], lost: [] };
+  const { rows } = await db.query<{ id: string }>(PROGRESS_SQL, [
+    updates.map((u) => u.id),
+    updates.map((u) => u.token),
+    updates.map((u) => Math.max(0, Math.min(100, Math.round(u.percent)))),
+    updates.map((u) => (u.message ?? null)?.slice(0, 500) ?? null),
+  ]);
+  return split(updates, new Set(rows.map((r) => r.id)));
 }
 
 // ---------------------------------------------------------------------------
-// Complete and fail
+// Complete, fail, snooze, release: recordOutcomes
 
 export interface Completion extends Lease {
   result: Record<string, unknown>;
+}
+
+export interface Failure extends Lease {
+  error: string;
+  /** false for errors that another attempt cannot fix (a corrupt document). */
+  retryable: boolean;
+}
+
+export interface Snooze extends Lease {
+  /** Run again after this many seconds, without spending the attempt. */
+  seconds: number;
+  /** Why; becomes the error when the job has snoozed too often. */
+  reason: string;
+}
+
+export interface BackoffOptions {
+  /** Delay before the second attempt; doubles with each attempt after that. */
+  baseSeconds: number;
+  maxSeconds: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { baseSeconds: 10, maxSeconds: 3600 };
+
+/** Snoozes a job may take before a snooze counts as a failed attempt. */
+export const DEFAULT_MAX_SNOOZES = 20;
+
+export interface FailureOutcome {
+  id: string;
+  /** 'queued': will be retried at runAt; 'failed': failed for good. */
+  status: 'queued' | 'failed';
+  attempts: number;
+  runAt: Date;
+}
+
+/** A worker's outcomes, recorded together. */
+export interface OutcomeBatch {
+  completed?: Completion[];
+  failed?: Failure[];
+  snoozed?: Snooze[];
+  /** Claimed but never started: back to the queue, the attempt not spent. */
+  released?: Lease[];
+}
+
+export interface RecordOptions {
+  backoff?: BackoffOptions;
+  maxSnoozes?: number;
+  /** Claim this many more jobs in the same call (none by default). */
+  claim?: ClaimOptions & { order?: ClaimOrder };
+}
+
+export interface RecordResult {
+  completed: LeaseCheck;
+  /** What became of each failure still held (snoozes past their bound included). */
+  failed: FailureOutcome[];
+  snoozed: string[];
+  released: string[];
+  /** Outcomes of any kind whose lease was no longer held: nothing was written for them. */
+  lost: string[];
+  claimed: ClaimedJob[];
+}
+
+// $1-$3 completions, $4-$7 failures, $8-$11 snoozes, $12-$13 releases,
+// $14-$17 the claim (owner, limit, lease seconds, fair), $18-$19 backoff
+// (base, cap, in seconds), $20 the snooze bound. Rows come back in claim order;
+// the first carries `recorded` (migrations/006_record_outcomes.sql).
+const RECORD_SQL = `SELECT * FROM summary_jobs_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`;
+
+interface RecordedRow extends ClaimedRow {
+  recorded: { failed: { id: string; status: 'queued' | 'failed'; attempts: number; runAt: string }[]; snoozed: string[]; released: string[] } | null;
+  done_ids: string[] | null;
+}
+
+/**
+ * Records a batch of outcomes and claims the next jobs, in one call and so one
+ * commit: either all of it happened or none of it did, and the caller may
+ * simply send the same batch again after a transient error (a write whose
+ * lease is gone, because the first try did commit, comes back as lost).
+ */
+export async function recordOutcomes(db: Db, batch: OutcomeBatch, opts: RecordOptions = {}): Promise<RecordResult> {
+  const completed = batch.completed ?? [];
+  const failed = batch.failed ?? [];
+  const snoozed = batch.snoozed ?? [];
+  const released = batch.released ?? [];
+  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  const claim = opts.claim;
+  const { rows } = await db.query<RecordedRow>(RECORD_SQL, [
+    completed.map((c) => c.id),
+    completed.map((c) => c.token),
+    completed.map((c) => JSON.stringify(c.result)),
+    failed.map((f) => f.id),
+    failed.map((f) => f.token),
+    failed.map((f) => f.error.slice(0, 4000)),
+    failed.map((f) => f.retryable),
+    snoozed.map((s) => s.id),
+    snoozed.map((s) => s.token),
+    snoozed.map((s) => Math.max(0, s.seconds)),
+    snoozed.map((s) => s.reason.slice(0, 4000)),
+    released.map((r) => r.id),
+    released.map((r) => r.token),
+    claim?.workerId ?? '',
+    claim?.limit ?? 0,
+    claim?.leaseSeconds ?? 0,
+    (claim?.order ?? 'priority') === 'fair',
+    backoff.baseSeconds,
+    backoff.maxSeconds,
+    opts.maxSnoozes ?? DEFAULT_MAX_SNOOZES,
+  ]);
+  const first = rows.find((r) => r.recorded !== null)!;
+  const recorded = first.recorded!;
+  const failures = recorded.failed.map((f) => ({ id: f.id, status: f.status, attempts: f.attempts, runAt: new Date(f.runAt) }));
+  const held = new Set([...(first.done_ids ?? []), ...failures.map((f) => f.id), ...recorded.snoozed, ...recorded.released]);
+  return {
+    completed: split(completed, new Set(first.done_ids)),
+    failed: failures,
+    snoozed: recorded.snoozed,
+    released: recorded.released,
+    lost: [...completed, ...failed, ...snoozed, ...released].filter((l) => !held.has(l.id)).map((l) => l.id),
+    claimed: rows.filter((r) => r.id !== null).map(toClaimed),
+  };
 }
 
 /** Completes jobs whose lease is still held; the rest come back as lost. */
@@ -513,7 +628,8 @@ export async function completeJobs(db: Db, completions: Completion[]): Promise<L
 /**
  * Completes jobs and claims up to `opts.limit` more in one call, and so one
  * commit (one WAL flush) for both, for a worker that finished some jobs and
- * has room for more. Completing first frees their slots under the limits.
+ * has room for more. Completing first frees their slots under the limits, and
+ * releases the completed jobs' dependents, which the same claim may take.
  */
 export async function completeAndClaimJobs(
   db: Db,
@@ -521,7 +637,7 @@ export async function completeAndClaimJobs(
   opts: ClaimOptions,
   order: ClaimOrder = 'priority',
 ): Promise<{ completed: LeaseCheck; claimed: ClaimedJob[] }> {
-  const { rows } = await db.query<ClaimedRow & { done_ids: string[] | null; parent_ids: string[] }>(HOT_PATH_SQL, [
+  const { rows } = await db.query<ClaimedRow & { done_ids: string[] | null }>(HOT_PATH_SQL, [
     completions.map((c) => c.id),
     completions.map((c) => c.token),
     completions.map((c) => JSON.stringify(c.result)),
@@ -531,74 +647,9 @@ export async function completeAndClaimJobs(
     order === 'fair',
   ]);
   const first = rows.find((r) => r.done_ids !== null)!;
-  if (first.parent_ids.length > 0) await settleDependents(db, first.parent_ids);
   const claimed = rows.filter((r) => r.id !== null).map(toClaimed);
-  return { completed: split(completions, new Set(first.done_ids)), claimed: sortClaimed(claimed) };
+  return { completed: split(completions, new Set(first.done_ids)), claimed };
 }
-
-export interface Failure extends Lease {
-  error: string;
-  /** false for errors that another attempt cannot fix (a corrupt document). */
-  retryable: boolean;
-}
-
-export interface BackoffOptions {
-  /** Delay before the second attempt; doubles with each attempt after that. */
-  baseSeconds: number;
-  maxSeconds: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffOptions = { baseSeconds: 10, maxSeconds: 3600 };
-
-export interface FailureOutcome {
-  id: string;
-  clientId: string;
-  jobType: string;
-  /** 'queued': will be retried at runAt; 'failed': failed for good. */
-  status: 'queued' | 'failed';
-  attempts: number;
-  runAt: Date;
-  error: string;
-}
-
-// Backoff: base * 2^(attempts-1), capped, then "equal jitter" (50-100% of it)
-// so a burst of failures does not come back as a burst.
-const FAIL_SQL = `
-UPDATE summary_jobs j
-SET status = CASE WHEN f.retryable AND j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
-    run_at = CASE WHEN f.retryable AND j.attempts < j.max_attempts
-                  THEN now() + least($5::float8, $4::float8 * power(2, j.attempts - 1)) * (0.5 + random() * 0.5)
-                       * interval '1 second'
-                  ELSE j.run_at END,
-    finished_at = CASE WHEN f.retryable AND j.attempts < j.max_attempts THEN NULL ELSE now() END,
-    last_error = f.error,
-    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-    updated_at = now()
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $6::bool[]) AS f(id, token, error, retryable)
-WHERE j.id = f.id AND j.lease_token = f.token
-RETURNING j.id, j.client_id, j.job_type, j.status, j.attempts, j.run_at, j.last_error, j.has_dependents
-`;
-
-interface OutcomeRow {
-  id: string;
-  client_id: string;
-  job_type: string;
-  status: 'queued' | 'failed';
-  attempts: number;
-  run_at: Date;
-  last_error: string;
-  has_dependents: boolean;
-}
-
-const toOutcome = (r: OutcomeRow): FailureOutcome => ({
-  id: r.id,
-  clientId: r.client_id,
-  jobType: r.job_type,
-  status: r.status,
-  attempts: r.attempts,
-  runAt: r.run_at,
-  error: r.last_error,
-});
 
 /** Records failed attempts; returns what became of each job still held, and the ids whose lease was lost. */
 export async function failJobs(
@@ -607,54 +658,60 @@ export async function failJobs(
   backoff: BackoffOptions = DEFAULT_BACKOFF,
 ): Promise<{ outcomes: FailureOutcome[]; lost: string[] }> {
   if (failures.length === 0) return { outcomes: [], lost: [] };
-  const { rows } = await db.query<OutcomeRow>(FAIL_SQL, [
-    failures.map((f) => f.id),
-    failures.map((f) => f.token),
-    failures.map((f) => f.error.slice(0, 4000)),
-    backoff.baseSeconds,
-    backoff.maxSeconds,
-    failures.map((f) => f.retryable),
-  ]);
-  await settleDependents(
-    db,
-    rows.filter((r) => r.status === 'failed' && r.has_dependents).map((r) => r.id),
-  );
-  const held = new Set(rows.map((r) => r.id));
-  return { outcomes: rows.map(toOutcome), lost: failures.filter((f) => !held.has(f.id)).map((f) => f.id) };
+  const result = await recordOutcomes(db, { failed: failures }, { backoff });
+  return { outcomes: result.failed, lost: result.lost };
+}
+
+/**
+ * Hands claimed jobs that were never started back to the queue (shutdown, too
+ * little time left, the database lost), without spending one of their attempts.
+ */
+export async function releaseJobs(db: Db, leases: Lease[]): Promise<LeaseCheck> {
+  if (leases.length === 0) return { extended: [], lost: [] };
+  const result = await recordOutcomes(db, { released: leases });
+  return split(leases, new Set(result.released));
 }
 
 // ---------------------------------------------------------------------------
-// Reaper
+// Reaper and repair
 
-const REAP_SQL = `
-WITH expired AS (
-  SELECT id FROM summary_jobs
-  WHERE status = 'running' AND lease_expires_at < now()
-  ORDER BY lease_expires_at
-  LIMIT $1
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE summary_jobs j
-SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,
-    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
-    run_at = now(),
-    last_error = 'lease expired: worker ' || coalesce(j.lease_owner, 'unknown')
-                 || ' stopped heartbeating (crashed, timed out or froze) during attempt ' || j.attempts,
-    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-    updated_at = now()
-FROM expired
-WHERE j.id = expired.id
-RETURNING j.id, j.client_id, j.job_type, j.status, j.attempts, j.run_at, j.last_error, j.has_dependents
-`;
+export interface ReapedJob extends FailureOutcome {
+  clientId: string;
+  jobType: string;
+  error: string;
+}
 
 /** Returns the jobs whose lease had lapsed: re-queued, or failed for good when out of attempts. */
-export async function reapExpiredLeases(db: Db, limit = 1000): Promise<FailureOutcome[]> {
-  const { rows } = await db.query<OutcomeRow>(REAP_SQL, [limit]);
-  await settleDependents(
-    db,
-    rows.filter((r) => r.status === 'failed' && r.has_dependents).map((r) => r.id),
-  );
-  return rows.map(toOutcome);
+export async function reapExpiredLeases(db: Db, limit = 1000): Promise<ReapedJob[]> {
+  const { rows } = await db.query<{
+    id: string;
+    client_id: string;
+    job_type: string;
+    status: 'queued' | 'failed';
+    attempts: number;
+    run_at: Date;
+    last_error: string;
+  }>(`SELECT * FROM summary_jobs_reap($1)`, [limit]);
+  return rows.map((r) => ({
+    id: r.id,
+    clientId: r.client_id,
+    jobType: r.job_type,
+    status: r.status,
+    attempts: r.attempts,
+    runAt: r.run_at,
+    error: r.last_error,
+  }));
+}
+
+/**
+ * Repairs up to `limit` waiting jobs whose dependency count disagrees with
+ * their parents (left by versions that moved dependents in a second statement);
+ * returns how many it changed. Cheap: it looks only at jobs waiting for over a
+ * minute, oldest update first.
+ */
+export async function repairDependencies(db: Db, limit = 200): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT summary_jobs_repair_dependencies($1) AS n`, [limit]);
+  return rows[0]!.n;
 }
 
 // ---------------------------------------------------------------------------
@@ -670,31 +727,47 @@ async function change(db: Db, sql: string, id: string, clientId: string | null):
   return job ? { ok: false, reason: 'conflict', job } : { ok: false, reason: 'not_found' };
 }
 
-/** Cancels a queued job (a running one is left to finish). */
+/** Cancels a queued job (a running one is left to finish); its dependents fail in the same call. */
 export async function cancelJob(db: Db, id: string, clientId: string | null): Promise<ChangeResult> {
-  const result = await change(
-    db,
-    `UPDATE summary_jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
-       last_error = coalesce(last_error, 'cancelled')
-     WHERE id = $1 AND ($2::uuid IS NULL OR client_id = $2) AND status = 'queued'
-     RETURNING ${JOB_COLUMNS}, has_dependents`,
-    id,
-    clientId,
-  );
-  if (result.ok) await settleDependents(db, [id]);
-  return result;
+  return change(db, `SELECT ${JOB_COLUMNS} FROM summary_jobs_cancel($1, $2)`, id, clientId);
 }
 
-/** Puts a job that failed for good back in the queue with a fresh set of attempts. */
+// A failed job goes back to the queue with a fresh set of attempts and snoozes,
+// its progress cleared and its attempt history kept, only when every job it
+// depends on has completed (a job failed because of its dependency can run once
+// the parent was retried and completed). One statement: the dependency check
+// and the change see the same rows.
+const RETRY_SQL = `
+UPDATE summary_jobs j
+SET status = 'queued', attempts = 0, snoozes = 0, pending_dependencies = 0, run_at = now(), finished_at = NULL,
+    result = NULL, progress_percent = NULL, progress_message = NULL, updated_at = now()
+WHERE j.id = $1 AND ($2::uuid IS NULL OR j.client_id = $2) AND j.status = 'failed'
+  AND NOT EXISTS (SELECT 1 FROM job_dependencies d JOIN summary_jobs p ON p.id = d.depends_on
+                  WHERE d.job_id = j.id AND p.status <> 'completed')
+RETURNING ${jobColumns('j')}
+`;
+
+/**
+ * Puts a job that failed for good back in the queue with a fresh set of
+ * attempts. A job whose dependency has not completed is refused with a 409
+ * problem naming that dependency (ProblemError, mapped by the API as is).
+ */
 export async function retryJob(db: Db, id: string, clientId: string | null): Promise<ChangeResult> {
-  return change(
-    db,
-    `UPDATE summary_jobs SET status = 'queued', attempts = 0, run_at = now(), finished_at = NULL,
-       result = NULL, updated_at = now()
-     WHERE id = $1 AND ($2::uuid IS NULL OR client_id = $2) AND status = 'failed' AND pending_dependencies = 0
-     RETURNING ${JOB_COLUMNS}`,
-    id,
-    clientId,
+  const result = await change(db, RETRY_SQL, id, clientId);
+  if (result.ok || result.reason !== 'conflict' || result.job.status !== 'failed') return result;
+  const { rows } = await db.query<{ id: string; status: JobStatus }>(
+    `SELECT p.id, p.status FROM job_dependencies d JOIN summary_jobs p ON p.id = d.depends_on
+     WHERE d.job_id = $1 AND p.status <> 'completed' ORDER BY p.id LIMIT 1`,
+    [id],
+  );
+  const parent = rows[0];
+  if (!parent) return result;
+  throw new ProblemError(
+    409,
+    'Conflict',
+    `job ${id} depends on job ${parent.id}, which is ${parent.status}; retry that job first and retry this one once it has completed`,
+    'dependency-not-completed',
+    { jobStatus: result.job.status, dependency: { id: parent.id, status: parent.status } },
   );
 }
 
@@ -742,13 +815,22 @@ export interface QueueStats {
   failed: number;
   cancelled: number;
   windowSeconds: number;
+  /** Age of the oldest runnable job that no rate limit holds back. */
   oldestRunnableAgeSeconds: number;
 }
 
 // Every count is answered from a partial index (the backlog, the leases in
 // flight, finished jobs inside the window), so its cost follows the size of the
-// queue, not of the history the table keeps.
+// queue, not of the history the table keeps. A runnable job whose client or
+// job type is at its rate limit is "held": counted apart, and left out of the
+// oldest age, since waiting is what the limit asks of it, not the processor
+// falling behind.
 const STATS_SQL = `
+WITH held AS (
+  SELECT coalesce(array_agg(a.key) FILTER (WHERE a.scope = 'client'), '{}') AS clients,
+         coalesce(array_agg(a.key) FILTER (WHERE a.scope = 'job_type'), '{}') AS job_types
+  FROM summary_jobs_rate_allowances() a WHERE a.allowance <= 0
+)
 SELECT
   (SELECT count(*) FROM summary_jobs
      WHERE status = 'queued' AND pending_dependencies = 0 AND run_at <= now()
@@ -763,9 +845,14 @@ SELECT
        AND ($1::uuid IS NULL OR client_id = $1))::int AS running,
   (SELECT count(*) FROM summary_jobs WHERE status = 'running' AND lease_expires_at < now()
        AND ($1::uuid IS NULL OR client_id = $1))::int AS stuck,
-  (SELECT coalesce(extract(epoch FROM now() - min(run_at)), 0) FROM summary_jobs
-     WHERE status = 'queued' AND pending_dependencies = 0 AND run_at <= now()
-       AND ($1::uuid IS NULL OR client_id = $1))::float8 AS oldest_runnable_age_seconds,
+  (SELECT count(*) FROM summary_jobs s, held h
+     WHERE s.status = 'queued' AND s.pending_dependencies = 0 AND s.run_at <= now()
+       AND (s.client_id::text = ANY (h.clients) OR s.job_type = ANY (h.job_types))
+       AND ($1::uuid IS NULL OR s.client_id = $1))::int AS held,
+  (SELECT coalesce(extract(epoch FROM now() - min(s.run_at)), 0) FROM summary_jobs s, held h
+     WHERE s.status = 'queued' AND s.pending_dependencies = 0 AND s.run_at <= now()
+       AND s.client_id::text <> ALL (h.clients) AND s.job_type <> ALL (h.job_types)
+       AND ($1::uuid IS NULL OR s.client_id = $1))::float8 AS oldest_runnable_age_seconds,
   f.completed, f.failed, f.cancelled
 FROM (
   SELECT count(*) FILTER (WHERE status = 'completed')::int AS completed,
@@ -776,7 +863,13 @@ FROM (
 ) f
 `;
 
-export async function queueStats(db: Db, opts: { clientId?: string | null; windowSeconds?: number } = {}): Promise<QueueStats> {
+/** The processor's view of the queue: the statistics, plus the jobs a rate limit holds back. */
+export interface QueueSignals extends QueueStats {
+  /** Runnable jobs held back only by a rate limit (their client or job type is at its limit). */
+  heldByRateLimit: number;
+}
+
+export async function queueSignals(db: Db, opts: { clientId?: string | null; windowSeconds?: number } = {}): Promise<QueueSignals> {
   const windowSeconds = opts.windowSeconds ?? 3600;
   const { rows } = await db.query(STATS_SQL, [opts.clientId ?? null, windowSeconds]);
   const r = rows[0];
@@ -791,29 +884,14 @@ export async function queueStats(db: Db, opts: { clientId?: string | null; windo
     cancelled: r.cancelled,
     windowSeconds,
     oldestRunnableAgeSeconds: Math.round(r.oldest_runnable_age_seconds * 1000) / 1000,
+    heldByRateLimit: r.held,
   };
 }
 
-// ---------------------------------------------------------------------------
-// Release
-
-const RELEASE_SQL = `
-UPDATE summary_jobs j
-SET status = 'queued', attempts = j.attempts - 1, run_at = now(),
-    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()
-FROM unnest($1::uuid[], $2::uuid[]) AS l(id, token)
-WHERE j.id = l.id AND j.lease_token = l.token
-RETURNING j.id
-`;
-
-/**
- * Hands claimed jobs that were never started back to the queue (shutdown, or
- * too little time left), without spending one of their attempts.
- */
-export async function releaseJobs(db: Db, leases: Lease[]): Promise<LeaseCheck> {
-  if (leases.length === 0) return { extended: [], lost: [] };
-  const { rows } = await db.query<{ id: string }>(RELEASE_SQL, [leases.map((l) => l.id), leases.map((l) => l.token)]);
-  return split(leases, new Set(rows.map((r) => r.id)));
+/** Counts per state, as the API and the dashboard show them. */
+export async function queueStats(db: Db, opts: { clientId?: string | null; windowSeconds?: number } = {}): Promise<QueueStats> {
+  const { heldByRateLimit: _held, ...stats } = await queueSignals(db, opts);
+  return stats;
 }
 
 // ---------------------------------------------------------------------------

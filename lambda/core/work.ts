@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { ProcessorConfig } from './config';
-import { permanent } from './errors';
+import { systemFailure } from './errors';
 import type { JobWork } from './processor';
 import type { Summarizer } from './summarize';
 import { loadUpload } from './uploads';
@@ -17,9 +17,9 @@ export function jobWork(pool: Pool, summarizer: Summarizer, config: Pick<Process
     typeof payload.maxSentences === 'number' ? payload.maxSentences : config.defaultMaxSentences;
 
   const summarize: JobWork = async (job, ctx) => {
-    if (!job.uploadId) throw permanent('the job has no upload');
+    if (!job.uploadId) throw systemFailure('the job has no upload');
     const upload = await loadUpload(pool, job.uploadId, job.clientId);
-    if (!upload) throw permanent(`upload ${job.uploadId} no longer exists`);
+    if (!upload) throw systemFailure(`upload ${job.uploadId} no longer exists`);
     await ctx.progress(10, 'document loaded');
     const summary = await summarizer.summarize(
       { content: upload.content, contentType: upload.contentType, filename: upload.filename },
@@ -51,7 +51,7 @@ export function jobWork(pool: Pool, summarizer: Summarizer, config: Pick<Process
   const byType: Record<string, JobWork> = { summarize, digest };
   return async (job, ctx) => {
     const work = byType[job.jobType];
-    if (!work) throw permanent(`unknown job type "${job.jobType}"`);
+    if (!work) throw systemFailure(`unknown job type "${job.jobType}"`);
     return work(job, ctx);
   };
 }
