@@ -8,6 +8,7 @@ import { ROUTES, type Route } from '../lambda/api/routes';
 import { PROBLEM_BASE } from '../lambda/core/errors';
 import type { Database } from './database';
 import { ServiceFunction } from './lambda-function';
+import { retainServiceLogs } from './log-retention';
 import type { Network } from './network';
 import type { Processor } from './processor';
 
@@ -154,6 +155,9 @@ export class Api extends Construct {
         }),
       },
     });
+
+    // Execution logs (level ERROR) go to a group API Gateway creates on first write.
+    retainServiceLogs(this, 'ExecutionLogsRetention', `API-Gateway-Execution-Logs_${this.restApi.restApiId}/${this.restApi.deploymentStage.stageName}`);
 
     for (const problem of GATEWAY_PROBLEMS) {
       this.restApi.addGatewayResponse(`Problem_${problem.type.responseType}`, {

@@ -1,9 +1,10 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { LOG_RETENTION, retainServiceLogs } from './log-retention';
 import type { Network } from './network';
 
 export interface DatabaseProps {
@@ -79,6 +80,8 @@ export class Database extends Construct {
       deletionProtection,
       removalPolicy: (props.keepFinalSnapshot ?? true) ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
       cloudwatchLogsExports: ['postgresql'],
+      // RDS creates the group on its first export; retention is set through LogRetention.
+      cloudwatchLogsRetention: LOG_RETENTION,
       autoMinorVersionUpgrade: true,
       iamAuthentication: true,
     });
@@ -96,12 +99,16 @@ export class Database extends Construct {
       allowAllOutbound: false,
     });
     network.allowEndpointsFrom(rotationSecurityGroup);
-    this.instance.addRotationSingleUser({
+    const rotation = this.instance.addRotationSingleUser({
       automaticallyAfter: props.rotateCredentialsAfter ?? Duration.days(30),
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       securityGroup: rotationSecurityGroup,
       endpoint: network.secretsManagerEndpoint,
     });
+    // The rotation function comes from the Serverless Application Repository, named
+    // as SecretRotation names it (the last 64 characters of its unique id); Lambda creates its group.
+    const rotationFunctionName = Names.uniqueId(rotation).slice(-64);
+    retainServiceLogs(this, 'RotationLogsRetention', `/aws/lambda/${rotationFunctionName}`);
 
     // Also opens the database's port to the proxy's security group.
     this.proxy = this.instance.addProxy('Proxy', {

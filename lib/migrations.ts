@@ -1,9 +1,10 @@
-import { Duration } from 'aws-cdk-lib';
+import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
 import type { Database } from './database';
 import { REPO_ROOT, ServiceFunction } from './lambda-function';
+import { retainServiceLogs } from './log-retention';
 import type { Network } from './network';
 
 export interface MigrationsProps {
@@ -52,5 +53,12 @@ export class Migrations extends Construct {
       executeOnHandlerChange: true,
       timeout: MIGRATION_TIMEOUT,
     });
+    // The trigger's provider is a function of CDK's own (one per stack) whose log group Lambda creates.
+    const provider = Stack.of(this)
+      .node.findAll()
+      .find((c) => c instanceof CfnResource && c.cfnResourceType === 'AWS::Lambda::Function' && c.node.path.includes('AWSCDK.TriggerCustomResourceProvider')) as CfnResource | undefined;
+    if (provider) {
+      retainServiceLogs(this, 'TriggerProviderLogsRetention', `/aws/lambda/${provider.ref}`);
+    }
   }
 }

@@ -41,6 +41,15 @@ export function acknowledgeFindings(stack: SummaryJobsStack): void {
   acknowledge(child(stack, 'Processor/FailedInvocations'), 'SQS3',
     'This queue is itself the dead-letter queue for failed or expired processor invocations.');
 
+  // CDK's LogRetention function (one per stack) sets retention on the log groups AWS creates on first write.
+  const logRetention = stack.node.tryFindChild('LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a');
+  if (logRetention) {
+    acknowledge(logRetention, `IAM4[${LAMBDA_BASIC_EXECUTION}]`,
+      'CDK\'s log-retention function writes only its own logs with this AWS-maintained policy; it runs during deployments only.');
+    acknowledge(logRetention, 'IAM5[Resource::*]',
+      'logs:PutRetentionPolicy, DeleteRetentionPolicy and CreateLogGroup on log groups whose names are only known once AWS creates them (rotation and provider functions, API Gateway execution logs, RDS exports).');
+  }
+
   const api = child(stack, 'Api/RestApi');
   acknowledge(api, `IAM4[${API_GATEWAY_LOGS}]`,
     'The account-level role API Gateway needs to write execution and access logs; AWS-maintained and limited to CloudWatch Logs.');

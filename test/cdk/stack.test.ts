@@ -274,6 +274,34 @@ describe('Lambda permissions and environment', () => {
   it('gives every log group a retention period', () => {
     for (const [, group] of resourcesOf(template, 'AWS::Logs::LogGroup')) expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
   });
+
+  it('gives the log groups AWS creates on first write a retention period too (rotation and trigger provider functions, API Gateway execution logs, RDS exports)', () => {
+    const retained = resourcesOf(template, 'Custom::LogRetention').map(([, r]) => r.Properties);
+    for (const r of retained) expect(r.RetentionInDays).toBe(30);
+    const names = retained.map((r) => JSON.stringify(r.LogGroupName));
+    const [providerId] = resourcesOf(template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('AWSCDKTriggerCustomResourceProvider'))!;
+    expect(names).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^"\/aws\/lambda\/TestDatabaseInstanceRotationSingleUser[A-Za-z0-9]+"$/),
+        expect.stringContaining(`"/aws/lambda/",{"Ref":"${providerId}"}`),
+        expect.stringMatching(/API-Gateway-Execution-Logs_",\{"Ref":"ApiRestApi[A-Z0-9]+"\},"\/",\{"Ref":"ApiRestApiDeploymentStageprod[A-Z0-9]+"\}/),
+        expect.stringMatching(/\/aws\/rds\/instance\/",\{"Ref":"DatabaseInstance[A-Z0-9]+"\},"\/postgresql"/),
+      ]),
+    );
+    const [, rotation] = onlyResource(template, 'AWS::Serverless::Application');
+    expect(JSON.parse(names.find((n) => n.includes('Rotation'))!).replace('/aws/lambda/', '')).toBe(rotation.Properties.Parameters.functionName);
+  });
+
+  it('keeps no function without a log group that has a retention period', () => {
+    const named = new Set(resourcesOf(template, 'Custom::LogRetention').map(([, r]) => JSON.stringify(r.Properties.LogGroupName)));
+    for (const [id, fn] of resourcesOf(template, 'AWS::Lambda::Function')) {
+      const managed = fn.Properties.LoggingConfig?.LogGroup !== undefined;
+      // CDK's log-retention function sets one day on its own group itself.
+      const ownRetention = id.startsWith('LogRetention');
+      const retained = [...named].some((n) => n.includes(`{"Ref":"${id}"}`));
+      expect({ id, covered: managed || ownRetention || retained }).toEqual({ id, covered: true });
+    }
+  });
 });
 
 describe('migrations at deploy time', () => {
