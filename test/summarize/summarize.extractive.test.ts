@@ -41,7 +41,9 @@ describe('extractive summarizer', () => {
     await expectVerbatimInOrder(input, result);
     expect(result.keywords.length).toBeGreaterThanOrEqual(5);
     expect(result.keywords.length).toBeLessThanOrEqual(10);
-    for (const keyword of result.keywords) expect(keyword).toMatch(/^[a-z][a-z'-]+$/);
+    // Lowercase words, or a multi-word name ("elm creek").
+    for (const keyword of result.keywords) expect(keyword).toMatch(/^[a-z][a-z'-]+(?: [a-z][a-z'-]+){0,2}$/);
+    expect(result.language).toBe('en');
   });
 
   it('leads a news summary with the lead sentence, not the headline', async () => {

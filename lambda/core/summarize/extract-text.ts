@@ -1,7 +1,7 @@
 import { permanent } from '../errors';
 import { parseContentType } from './content-type';
 import { decodeText } from './decode-text';
-import { htmlToPlainText } from './html-to-plain-text';
+import { htmlMainText } from './html-to-plain-text';
 import { markdownToPlainText } from './markdown-to-plain-text';
 import { normalizeText } from './normalize-text';
 import { pdfToText } from './pdf-to-text';
@@ -18,8 +18,8 @@ const EXTRACTORS: Record<string, (doc: DocumentInput, charset: string | undefine
   'text/plain': async (doc, charset) => decodeText(doc.content, charset),
   'text/markdown': async (doc, charset) => markdownToPlainText(decodeText(doc.content, charset)),
   'text/x-markdown': async (doc, charset) => markdownToPlainText(decodeText(doc.content, charset)),
-  'text/html': async (doc, charset) => htmlToPlainText(decodeText(doc.content, charset)),
-  'application/xhtml+xml': async (doc, charset) => htmlToPlainText(decodeText(doc.content, charset)),
+  'text/html': async (doc, charset) => htmlMainText(decodeText(doc.content, charset)),
+  'application/xhtml+xml': async (doc, charset) => htmlMainText(decodeText(doc.content, charset)),
   'application/pdf': async (doc, _charset, signal) => pdfToText(doc.content, signal),
 };
 

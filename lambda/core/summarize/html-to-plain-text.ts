@@ -1,3 +1,5 @@
+import { Readability } from '@mozilla/readability';
+import JSDOMParser from '@mozilla/readability/JSDOMParser';
 import { compile, type HtmlToTextOptions } from 'html-to-text';
 
 // Page furniture and non-prose: none of it belongs in a summary.
@@ -7,9 +9,14 @@ const SKIPPED = [
   'pre', 'hr', '[hidden]', '[aria-hidden="true"]', '[role="navigation"]', '[role="dialog"]',
 ];
 
-// As plain blocks: html-to-text would otherwise add list bullets, "> " quote
-// prefixes and ASCII table borders, all of which would read as sentence text.
-const BLOCKS = ['ul', 'ol', 'li', 'dl', 'dt', 'dd', 'blockquote', 'table', 'thead', 'tbody', 'tr', 'th', 'td'];
+// As plain blocks: html-to-text would otherwise add "> " quote prefixes and
+// ASCII table borders, which would read as sentence text. List items keep a
+// "- " mark, which the sentence splitter reads as "this block is a list item".
+const BLOCKS = ['dl', 'dt', 'dd', 'blockquote', 'table', 'thead', 'tbody', 'tr', 'th', 'td'];
+const LISTS = [
+  { selector: 'ul', format: 'unorderedList', options: { itemPrefix: '- ' } },
+  { selector: 'ol', format: 'unorderedList', options: { itemPrefix: '- ' } },
+];
 
 const OPTIONS: HtmlToTextOptions = {
   wordwrap: false,
@@ -18,6 +25,7 @@ const OPTIONS: HtmlToTextOptions = {
     ...SKIPPED.map((selector) => ({ selector, format: 'skip' })),
     ...['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((selector) => ({ selector, options: { uppercase: false } })),
     ...BLOCKS.map((selector) => ({ selector, format: 'block' })),
+    ...LISTS,
   ],
 };
 
@@ -25,8 +33,42 @@ const OPTIONS: HtmlToTextOptions = {
 const convert = compile(OPTIONS);
 
 /**
- * Readable text of an HTML page, one block per paragraph, heading, list item
- * or table cell. Links keep their text and lose their URL; images are dropped.
+ * Below this share of the page's text, what Readability kept is taken for a
+ * misjudged fragment (a page of lists, a form) and the whole page is used.
+ */
+const MIN_MAIN_SHARE = 0.05;
+const MIN_MAIN_CHARACTERS = 200;
+
+/**
+ * The main content of an HTML page as text: Mozilla's Readability (the
+ * Firefox Reader View) picks the article out of the page chrome (navigation,
+ * cookie banners, share bars, bylines, "related articles", footers) by
+ * scoring the page's blocks on text density, link density and class names.
+ * It runs over JSDOMParser, the small DOM (37 KB) that ships with it for
+ * Firefox's reader-mode worker: linkedom needs css-select 7, an ES module
+ * that jest on Node 20 cannot load, and jsdom is several megabytes. A page
+ * Readability finds no article in, or one JSDOMParser cannot read, is
+ * converted whole, with navigation, asides and footers dropped by tag.
+ */
+export function htmlMainText(html: string): string {
+  const whole = htmlToPlainText(html);
+  let article: { title?: string | null; content?: string | null } | null;
+  try {
+    const document = new JSDOMParser().parse(html, 'https://document.invalid/');
+    article = new Readability(document, { keepClasses: false }).parse();
+  } catch {
+    return whole;
+  }
+  const main = article?.content ? htmlToPlainText(article.content) : '';
+  if (main.trim() === '' || (main.length < MIN_MAIN_CHARACTERS && main.length < MIN_MAIN_SHARE * whole.length)) return whole;
+  // Readability takes the headline out of the content; it goes back on top, as a heading.
+  const title = article?.title?.replace(/\s+/g, ' ').trim() ?? '';
+  return title !== '' && !main.trimStart().startsWith(title) ? `${title}\n\n${main}` : main;
+}
+
+/**
+ * Readable text of HTML as it stands, one block per paragraph, heading, list
+ * item or table cell. Links keep their text and lose their URL; images are dropped.
  */
 export function htmlToPlainText(html: string): string {
   // Each output line is a block (heading, paragraph, list item, cell) and must not run into the next.

@@ -12,21 +12,39 @@ import { centroid, dot, tfidfVectors, type SparseVector } from './sparse-vector'
 const MAX_GRAPH_SENTENCES = 500;
 /** Sentences this similar say the same thing; a summary carries only one of them. */
 const DUPLICATE_SIMILARITY = 0.8;
+/**
+ * Redundancy: a sentence's score is cut by this share of its similarity to
+ * the closest sentence already chosen (maximal marginal relevance), so a
+ * summary does not spend two of its sentences on one fact.
+ */
+const REDUNDANCY = 0.5;
+/** Centrality floor: a lead sentence that shares few words with the rest still keeps a fifth of its prior. */
+const CENTRALITY_FLOOR = 0.2;
+/**
+ * Position prior exp(-i/τ) over the candidates in document order. News
+ * states its point in the first few sentences (the inverted pyramid): τ = 5
+ * sentences. Documents with headings or lists (manuals, READMEs, reports)
+ * spread their point: τ = a quarter of the candidates, at least 10.
+ */
+const LEAD_DECAY_NEWS = 5;
+const LEAD_DECAY_MIN_OTHER = 10;
 const ROWS_PER_SLICE = 50;
 
+export type Genre = 'news' | 'structured';
+
 /**
- * TextRank: candidate sentences are nodes, TF-IDF cosine similarity weighs
- * the edges, PageRank (damping 0.85, to convergence) scores them. The random
- * surfer restarts preferably near the start of the document, a mild lead
- * bias: news, reports and essays state their point early. Returns up to
- * `count` indices into `sentences`, in document order, skipping
- * near-duplicates of sentences already chosen unless too few are left.
+ * Scores candidates by centrality times a position prior and picks them one
+ * by one with a redundancy penalty. Centrality is TextRank: candidate
+ * sentences are nodes, TF-IDF cosine similarity weighs the edges, PageRank
+ * (damping 0.85, to convergence) scores them, scaled to the best. Returns up
+ * to `count` indices into `sentences`, in document order.
  */
 export async function rankSentences(
   sentences: readonly AnalyzedSentence[],
   candidates: readonly number[],
   count: number,
   termCount: number,
+  genre: Genre,
   signal?: AbortSignal,
 ): Promise<number[]> {
   if (candidates.length <= count) return [...candidates];
@@ -45,11 +63,14 @@ export async function rankSentences(
       edges[b]!.push([a, similarity]);
     }
   }
-  const scores = pageRank(edges, { damping: 0.85, tolerance: 1e-6, maxIterations: 200, teleport: leadBias(nodes.length) });
+  const centrality = pageRank(edges, { damping: 0.85, tolerance: 1e-6, maxIterations: 200 });
   await checkpoint(signal);
 
-  const order = nodes.map((index, i) => ({ index, score: scores[i]! })).sort((x, y) => y.score - x.score || x.index - y.index);
-  return pickDistinct(order.map((o) => o.index), vectors, count).sort((a, b) => a - b);
+  const best = Math.max(...centrality);
+  const ordinal = new Map(candidates.map((index, i) => [index, i]));
+  const decay = genre === 'news' ? LEAD_DECAY_NEWS : Math.max(LEAD_DECAY_MIN_OTHER, candidates.length / 4);
+  const scores = nodes.map((index, i) => Math.exp(-ordinal.get(index)! / decay) * (CENTRALITY_FLOOR + centrality[i]! / best));
+  return pickDistinct(nodes, scores, vectors, count).sort((a, b) => a - b);
 }
 
 function mostCentral(candidates: readonly number[], vectors: readonly SparseVector[], limit: number): number[] {
@@ -63,19 +84,27 @@ function mostCentral(candidates: readonly number[], vectors: readonly SparseVect
     .sort((a, b) => a - b);
 }
 
-/** Restart weights falling from 2 to 1 over the first tenth of the nodes (at least 10), then flat. */
-function leadBias(n: number): number[] {
-  const span = Math.max(10, n / 10);
-  return Array.from({ length: n }, (_, i) => 1 + Math.max(0, 1 - i / span));
-}
-
-function pickDistinct(ranked: readonly number[], vectors: readonly SparseVector[], count: number): number[] {
+/** Greedy maximal marginal relevance; near-duplicates only when nothing else is left. */
+function pickDistinct(nodes: readonly number[], scores: readonly number[], vectors: readonly SparseVector[], count: number): number[] {
   const chosen: number[] = [];
-  const skipped: number[] = [];
-  for (const index of ranked) {
-    if (chosen.length === count) break;
-    if (chosen.some((c) => dot(vectors[c]!, vectors[index]!) > DUPLICATE_SIMILARITY)) skipped.push(index);
-    else chosen.push(index);
+  const duplicates: number[] = [];
+  const open = new Set(nodes.map((_, i) => i));
+  while (chosen.length < count && open.size > 0) {
+    let pick = -1;
+    let pickScore = -Infinity;
+    for (const i of open) {
+      const closest = chosen.reduce((m, c) => Math.max(m, dot(vectors[c]!, vectors[nodes[i]!]!)), 0);
+      if (closest > DUPLICATE_SIMILARITY) {
+        open.delete(i);
+        duplicates.push(nodes[i]!);
+        continue;
+      }
+      const score = scores[i]! * (1 - REDUNDANCY * closest);
+      if (score > pickScore || (score === pickScore && nodes[i]! < nodes[pick]!)) [pick, pickScore] = [i, score];
+    }
+    if (pick < 0) break;
+    open.delete(pick);
+    chosen.push(nodes[pick]!);
   }
-  return [...chosen, ...skipped.slice(0, count - chosen.length)];
+  return [...chosen, ...duplicates.slice(0, count - chosen.length)];
 }

@@ -1,40 +1,107 @@
+import { isCjk } from './language';
+
 /*
  * Intl.Segmenter's cost grows faster than linearly with the length of the
  * string it walks (300 KB takes seconds), so it is only ever given one block,
  * and blocks are cut into pieces of at most this many characters first.
  */
 const MAX_SEGMENT_INPUT = 4_000;
+/**
+ * A "sentence" longer than this with no sentence end inside is unpunctuated
+ * text (a transcript, a chat log, a PDF table): it is cut into chunks of
+ * about CHUNK_WORDS, at a comma or semicolon when one is near.
+ */
+const MAX_UNPUNCTUATED_WORDS = 80;
+const CHUNK_WORDS = 40;
+/** Same for scripts written without spaces, in characters. */
+const MAX_UNPUNCTUATED_CJK = 200;
+const CHUNK_CJK = 80;
 
-const segmenter = new Intl.Segmenter('en', { granularity: 'sentence' });
+export type SentenceKind =
+  /** Ends in closing punctuation. */
+  | 'sentence'
+  /** One of a run of unpunctuated blocks: list items, table rows. */
+  | 'item'
+  /** A lone unpunctuated block (a title, a heading), or a chunk of unpunctuated text. */
+  | 'fragment';
 
-// ICU breaks after any period followed by a capital: "Dr. | Smith", "Jan. | 5".
-const ABBREVIATION =
-  /(?:^|[\s(])(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sr|Jr|St|Mt|Ft|Gen|Col|Capt|Cpt|Lt|Sgt|Rep|Sen|Gov|Pres|Rev|Hon|Fr|Messrs|vs|cf|al|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|e\.g|i\.e)\.$/i;
-const INITIAL = /(?:^|[\s(])\p{Lu}\.$/u;
-// Only before a number: "No. 5", but "No. It is not." is two sentences.
-const NUMBERED = /(?:^|[\s(])(?:No|Nos|Vol|pp|p|Fig|Figs|Ch|Sec|Eq|Art)\.$/i;
+export interface Sentence {
+  text: string;
+  kind: SentenceKind;
+  /** Index of the block (paragraph, heading, list item) the sentence is in. */
+  block: number;
+}
+
+const sentenceSegmenter = new Intl.Segmenter('en', { granularity: 'sentence' });
+
+// ICU breaks after any period followed by a capital: "Dr. | Smith", "Jan. | 5", "z. | B.", "Sra. | López".
+const ABBREVIATIONS: Record<string, string> = {
+  en: 'Mr|Mrs|Ms|Mx|Dr|Prof|Sr|Jr|St|Mt|Ft|Gen|Col|Capt|Cpt|Lt|Sgt|Rep|Sen|Gov|Pres|Rev|Hon|Fr|Messrs|Inc|Ltd|Corp|Co|vs|cf|al|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|e\\.g|i\\.e',
+  de: 'Dr|Prof|Hr|Hrn|Fr|St|Nr|Str|Abs|Bd|Bsp|bzw|ca|vgl|usw|etc|evtl|ggf|inkl|exkl|zzgl|sog|Mio|Mrd|Jh|Tel|Jan|Feb|Mär|Apr|Jun|Jul|Aug|Sep|Sept|Okt|Nov|Dez|z\\.\\s?B|d\\.\\s?h|u\\.\\s?a|u\\.\\s?U|o\\.\\s?ä|s\\.\\s?o|s\\.\\s?u|i\\.\\s?d\\.\\s?R',
+  fr: 'M|MM|Mme|Mmes|Mlle|Mlles|Me|Dr|Pr|St|Ste|av|apr|env|cf|etc|vol|chap|éd|janv|févr|avr|juil|sept|oct|nov|déc|p\\.\\s?ex|c\\.-à-d',
+  es: 'Sr|Sra|Srta|Sres|Sras|Dr|Dra|Ud|Uds|Vd|Vds|Lic|Ing|Arq|Prof|pág|págs|núm|etc|aprox|tel|Avda|Av|Cía|ene|feb|abr|ago|sept|oct|nov|dic|EE|EE\\.\\s?UU|p\\.\\s?ej|S\\.\\s?A',
+};
+const abbreviationPattern = (language: string): RegExp =>
+  new RegExp(`(?:^|[\\s(«“"'])(?:${ABBREVIATIONS[language] ?? ABBREVIATIONS.en})\\.$`, 'iu');
+const ABBREVIATION: Readonly<Record<string, RegExp>> = Object.fromEntries(
+  ['en', 'de', 'fr', 'es'].map((language) => [language, abbreviationPattern(language)]),
+);
+// Initials and dotted acronyms: "J. R. Smith", "J.P. Morgan", "U.S. troops". A lone lowercase letter: "z. B.", "p. ex.".
+const INITIAL = /(?:^|[\s(«“"'])(?:\p{Lu}\.)+$|(?:^|[\s(])\p{Ll}\.$/u;
+// Only before a number: "No. 5", "Nr. 5", but "No. It is not." is two sentences.
+const NUMBERED = /(?:^|[\s(])(?:No|Nos|Nr|Vol|pp|p|S|Fig|Figs|Abb|Ch|Sec|Eq|Art|núm|n°)\.$/i;
 const HAS_WORD = /[\p{L}\p{N}]/u;
-const LIST_MARKER = /^(?:[-*+•◦▪‣–]|\(?\d{1,3}[.)])\s+/;
+// Bullets, numbered items and reference entries ("[12] Smith, J. …") start a block of their own.
+const LIST_MARKER = /^(?:[-*+•◦▪‣–]|\(?\d{1,3}[.)]|\[\d{1,3}\])\s+/;
+const REFERENCE_MARKER = /^\[\d{1,3}\]\s+/;
+const CLOSED = /[.!?…。！？]["'”’»)\]」』）]*$/;
+const CJK_CHAR = /[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]/;
 
 /**
  * Sentences of normalized text, in order, each with its whitespace collapsed.
  * Blocks (separated by blank lines) never share a sentence, so a heading or a
  * list item is a sentence of its own even without a full stop.
  */
-export function splitSentences(text: string): string[] {
-  const sentences: string[] = [];
-  for (const block of splitBlocks(text)) {
-    for (const piece of cutLongBlock(block)) sentences.push(...segmentBlock(piece));
-  }
-  return sentences;
+export function splitSentences(text: string, language = 'en'): string[] {
+  return segmentText(text, language).map((s) => s.text);
+}
+
+/** Sentences with what they are: a sentence, a list item or a lone fragment. */
+export function segmentText(text: string, language = 'en'): Sentence[] {
+  const blocks = splitBlocks(text);
+  const out: Sentence[] = [];
+  blocks.forEach((block, b) => {
+    for (const piece of cutLongBlock(block)) {
+      for (const s of segmentBlock(piece, language)) {
+        for (const chunk of chunkUnpunctuated(s, language)) out.push({ text: chunk, kind: 'sentence', block: b });
+      }
+    }
+  });
+  return classify(out, blocks);
+}
+
+/**
+ * A block of one unpunctuated piece is an item when a neighbouring block is
+ * one too (a list, table rows, a reference list), else a fragment (a title or
+ * heading before prose). Chunks of unpunctuated text are fragments.
+ */
+function classify(sentences: Sentence[], blocks: readonly string[]): Sentence[] {
+  const unpunctuatedBlock = blocks.map((b) => !CLOSED.test(b));
+  return sentences.map((s) => {
+    if (CLOSED.test(s.text)) return s;
+    const wholeBlock = blocks[s.block] === s.text;
+    const listy = wholeBlock && (unpunctuatedBlock[s.block - 1] === true || unpunctuatedBlock[s.block + 1] === true || REFERENCE_MARKER.test(s.text));
+    return { ...s, kind: listy ? 'item' : 'fragment' };
+  });
 }
 
 /**
  * Blank lines separate blocks. Within a paragraph a line starting with a
- * bullet starts a block, and a short line without closing punctuation
- * followed by a capitalized one ends a block: a title or heading in plain
- * text or a PDF (whose text keeps no blank lines) must not become the start
- * of the next sentence.
+ * bullet, a number or a reference mark starts a block (PDF reference lists
+ * otherwise glue every entry into one run-on), and a short line without
+ * closing punctuation followed by a capitalized one ends a block: a title or
+ * heading in plain text or a PDF (whose text keeps no blank lines) must not
+ * become the start of the next sentence.
  */
 function splitBlocks(text: string): string[] {
   const shortLine = 0.6 * medianLineLength(text);
@@ -48,9 +115,9 @@ function splitBlocks(text: string): string[] {
     const lines = paragraph.split('\n');
     lines.forEach((line, i) => {
       if (LIST_MARKER.test(line)) close();
-      current.push(line.replace(LIST_MARKER, ''));
+      current.push(REFERENCE_MARKER.test(line) ? line : line.replace(LIST_MARKER, ''));
       const next = lines[i + 1];
-      if (next !== undefined && line.length < shortLine && !/[.!?…,;:\-–—]["'”’)\]]*$/.test(line) && /^["'“‘(]?[\p{Lu}\p{N}]/u.test(next)) close();
+      if (next !== undefined && line.length < shortLine && !/[.!?…,;:\-–—。！？、]["'”’)\]]*$/.test(line) && /^["'“‘(]?[\p{Lu}\p{N}]/u.test(next)) close();
     });
     close();
   }
@@ -72,7 +139,7 @@ function cutLongBlock(block: string): string[] {
   let rest = block;
   while (rest.length > MAX_SEGMENT_INPUT) {
     const window = rest.slice(0, MAX_SEGMENT_INPUT);
-    const ends = [...window.matchAll(/[.!?…]["'”’)\]]* /g)];
+    const ends = [...window.matchAll(/[.!?…]["'”’)\]]* |[。！？]/g)];
     const lastEnd = ends.length > 0 ? ends[ends.length - 1]!.index! + ends[ends.length - 1]![0].length : -1;
     const lastSpace = window.lastIndexOf(' ');
     const cut = lastEnd > MAX_SEGMENT_INPUT / 2 ? lastEnd : lastSpace > 0 ? lastSpace + 1 : MAX_SEGMENT_INPUT;
@@ -83,23 +150,74 @@ function cutLongBlock(block: string): string[] {
   return pieces.filter((p) => p.length > 0);
 }
 
-function segmentBlock(block: string): string[] {
+function segmentBlock(block: string, language: string): string[] {
+  const abbreviation = ABBREVIATION[language] ?? ABBREVIATION.en!;
   const out: string[] = [];
-  for (const { segment } of segmenter.segment(block)) {
+  let previousRaw = '';
+  for (const { segment } of sentenceSegmenter.segment(block)) {
     const sentence = segment.trim();
     if (sentence === '') continue;
     const previous = out[out.length - 1];
-    if (previous !== undefined && continuesPrevious(previous, sentence)) out[out.length - 1] = `${previous} ${sentence}`;
-    else out.push(sentence);
+    if (previous !== undefined && continuesPrevious(previous, previousRaw, sentence, abbreviation)) {
+      // Keep the original spacing: a break inside a URL had none.
+      out[out.length - 1] = /\s$/.test(previousRaw) ? `${previous} ${sentence}` : `${previous}${sentence}`;
+      previousRaw = segment;
+    } else {
+      out.push(sentence);
+      previousRaw = segment;
+    }
   }
   return out.filter((s) => HAS_WORD.test(s));
 }
 
-function continuesPrevious(previous: string, next: string): boolean {
+function continuesPrevious(previous: string, previousRaw: string, next: string, abbreviation: RegExp): boolean {
   return (
-    ABBREVIATION.test(previous) ||
+    insideToken(previous, previousRaw, next) ||
+    abbreviation.test(previous) ||
     INITIAL.test(previous) ||
     (NUMBERED.test(previous) && /^\d/.test(next)) ||
     !HAS_WORD.test(next)
   );
+}
+
+/**
+ * ICU breaks after "?" even with no space after it: inside a URL
+ * ("search?q=tide") or a name ("Yahoo!Japan"). Without a space, in
+ * alphabetic text, the sentence has not ended. Full-width ends never have a
+ * space after them and always end a sentence.
+ */
+function insideToken(previous: string, previousRaw: string, next: string): boolean {
+  if (/\s$/.test(previousRaw)) return false;
+  if (/[。！？]["'”’」』）]*$/.test(previous)) return false;
+  return /[^\s]$/.test(previous) && /^[^\s]/.test(next) && !CJK_CHAR.test(next[0]!);
+}
+
+/** Unpunctuated text returned whole would be one "sentence" of hundreds of words: cut it into readable chunks. */
+function chunkUnpunctuated(sentence: string, language: string): string[] {
+  if (isCjk(language) || CJK_CHAR.test(sentence.slice(0, 20))) {
+    if (sentence.length <= MAX_UNPUNCTUATED_CJK) return [sentence];
+    return chunkBy([...sentence], CHUNK_CJK, (c) => /[、，；,;]/.test(c), '');
+  }
+  const words = sentence.split(' ');
+  if (words.length <= MAX_UNPUNCTUATED_WORDS) return [sentence];
+  return chunkBy(words, CHUNK_WORDS, (w) => /[,;:]$/.test(w), ' ');
+}
+
+/** Units in chunks of about `size`: a chunk ends after a soft break past half its size, else at the size. */
+function chunkBy(units: readonly string[], size: number, softBreak: (unit: string) => boolean, joiner: string): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  for (const unit of units) {
+    current.push(unit);
+    if ((current.length >= size / 2 && softBreak(unit)) || current.length >= size * 1.5) {
+      chunks.push(current.join(joiner));
+      current = [];
+    }
+  }
+  if (current.length > 0) {
+    // A short tail joins the chunk before it.
+    if (chunks.length > 0 && current.length < size / 4) chunks[chunks.length - 1] += joiner + current.join(joiner);
+    else chunks.push(current.join(joiner));
+  }
+  return chunks;
 }

@@ -1,10 +1,16 @@
-/**
- * English function words, number words and very common verbs, adverbs and
- * time words: they link sentences to each other without saying what a
- * document is about, so they count neither toward sentence similarity nor as
- * keywords.
+import STOPWORDS_ISO from 'stopwords-iso/stopwords-iso.json';
+
+/*
+ * Stopwords: function words, number words and very common verbs, adverbs and
+ * time words link sentences to each other without saying what a document is
+ * about, so they count neither toward sentence similarity nor as keywords.
+ * Every language comes from stopwords-iso (58 languages, 200 KB of JSON in
+ * the bundle: the detector can name any of them, and a document in a language
+ * without a list would get its function words as keywords). English adds the
+ * list this module always had (contractions, number words, "said"), time
+ * words and reporting verbs ("told", "according"): news is full of them.
  */
-export const STOPWORDS: ReadonlySet<string> = new Set(
+const ENGLISH_EXTRA: readonly string[] =
   `a about above across after afterwards again against all almost alone along already also although always am among
 amongst an and another any anybody anyhow anyone anything anyway anywhere are aren't around as at back be became
 because become becomes becoming been before beforehand behind being below beside besides between beyond both but by
@@ -25,5 +31,22 @@ weren't what what's whatever when when's whence whenever where where's whereafte
 wherever whether which while whither who who's whoever whole whom whose why why's will with within without won't
 would wouldn't yes yet you you'd you'll you're you've your yours yourself yourselves
 zero three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred hundreds thousand
-thousands million millions billion billions second third half year years day days today new old`.split(/\s+/),
+thousands million millions billion billions second third half year years day days today new old
+week weeks month months hour hours minute minutes time times tonight yesterday tomorrow morning night
+told tell tells telling added adding according asked asking reported reportedly people thing lot lots`.split(/\s+/);
+
+const LISTS = STOPWORDS_ISO as unknown as Record<string, readonly string[]>;
+
+const BY_LANGUAGE: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  Object.entries(LISTS).map(([language, words]) => [
+    language,
+    new Set(language === 'en' ? [...words, ...ENGLISH_EXTRA].map((w) => w.toLowerCase()) : words.map((w) => w.toLowerCase())),
+  ]),
 );
+
+/** The stopwords of a language (ISO 639-1); English for an undetermined one, whose text is most often English. */
+export function stopwordsFor(language: string): ReadonlySet<string> {
+  return BY_LANGUAGE.get(language) ?? (language === 'und' ? BY_LANGUAGE.get('en')! : EMPTY);
+}
+
+const EMPTY: ReadonlySet<string> = new Set();

@@ -25,11 +25,16 @@ export interface SummaryResult {
   summary: string;
   /** Extractive: the chosen sentences, verbatim and in document order. Bedrock: the model's sentences. */
   sentences: string[];
-  /** Up to 8 topic words, lowercase, best first. */
+  /**
+   * Up to 8 topics, lowercase, best first: names and multi-word terms
+   * ("harbor bridge") as well as single words; no stopwords of the document's language.
+   */
   keywords: string[];
   stats: TextStats;
   summarizer: 'extractive' | 'bedrock';
   model?: string;
+  /** The document's language as detected (ISO 639-1, `und` when undetermined). */
+  language?: string;
 }
 
 export interface Summarizer {
