@@ -1,5 +1,5 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NUDGE_INTERVAL_MS } from '../lambda/handlers/api';
@@ -7,8 +7,8 @@ import { LARGEST_BODY_THE_LAMBDA_SEES, MAX_DOCUMENT_BYTES } from '../lib/api';
 import { SUMMARIZE_WORKER_ENTRY } from '../lib/processor';
 import { startAwsStandIn, type AwsStandIn } from './bundles/aws-stand-in';
 import { apiGatewayEvent, jsonBody, scheduledEvent, type ApiRequest } from './bundles/events';
-import { startLambdaProcess, type LambdaProcess } from './bundles/lambda-process';
-import { filesOf, readOnlyCopy, synthesizeWithBundling, type FunctionAsset, type SynthesizedStack } from './bundles/synth';
+import { runtimeUserFor, startLambdaProcess, type LambdaProcess } from './bundles/lambda-process';
+import { filesOf, readOnlyCopy, removeTree, synthesizeWithBundling, type FunctionAsset, type SynthesizedStack } from './bundles/synth';
 import { startTlsPostgres, tlsPostgresUnavailable, unprivilegedUser, type TlsPostgres } from './bundles/tls-postgres';
 
 /*
@@ -100,7 +100,8 @@ describeIfPossible('the synthesized bundles, run as Lambda runs them', () => {
     const runtimeModules = join(root, 'runtime-node-modules');
     mkdirSync(runtimeModules, { mode: 0o755 });
     symlinkSync(join(__dirname, '..', 'node_modules', '@aws-sdk'), join(runtimeModules, '@aws-sdk'));
-    const user = unprivilegedUser();
+    const user = runtimeUserFor(unprivilegedUser(), join(__dirname, '..', 'node_modules', '@aws-sdk'));
+    if (process.getuid?.() === 0 && !user) console.warn('bundles test: the checkout is not readable by an unprivileged user; the functions run as root');
     const start = async (key: keyof typeof lambdas, prefix: string) => {
       const fn = assetOf(prefix);
       const taskRoot = readOnlyCopy(fn.assetDir, root);
@@ -142,7 +143,8 @@ describeIfPossible('the synthesized bundles, run as Lambda runs them', () => {
     await Promise.all(Object.values(lambdas).map((l) => l?.stop()));
     await aws?.close();
     await db?.destroy();
-    if (root) rmSync(root, { recursive: true, force: true });
+    if (root) removeTree(root);
+    if (stack) removeTree(stack.outdir);
   });
 
   const call = (request: ApiRequest) => lambdas.api.invoke<APIGatewayProxyResult>(apiGatewayEvent(request));
@@ -229,14 +231,17 @@ describeIfPossible('the synthesized bundles, run as Lambda runs them', () => {
       'latin1',
     );
     const text = await call(asClient({ method: 'POST', resource: '/uploads', path: '/uploads', headers: { 'content-type': 'text/plain; charset=ISO-8859-1' }, body: latin1 }));
+    const textAnsweredAt = Date.now();
     expect(text.statusCode).toBe(202);
     textJobId = jsonBody(text).id as string;
 
     const invokes = aws.calls.filter((c) => c.operation === 'Invoke').slice(invokesBefore);
-    expect(invokes).toHaveLength(1);
     expect(invokes[0]).toMatchObject({ target: functionName(assetOf('Processor').logicalId), invocationType: 'Event', payload: { source: 'upload' } });
     const nudge = invokes[0]!.payload as { sentAt: number; claimUntil: number };
     expect(nudge.claimUntil - nudge.sentAt).toBe(NUDGE_INTERVAL_MS);
+    // Same machine, same clock: when the text upload was answered inside the interval, it sent no nudge of its own.
+    if (textAnsweredAt - nudge.sentAt < NUDGE_INTERVAL_MS) expect(invokes).toHaveLength(1);
+    else expect(invokes.length).toBeLessThanOrEqual(2);
   });
 
   it('processor: the nudged run completes the PDF, a scheduled run completes whatever is left', async () => {

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 
@@ -33,6 +33,18 @@ export interface LambdaProcessOptions {
 }
 
 const RUNTIME = join(__dirname, 'lambda-runtime.js');
+
+/**
+ * `user` when it can read everything a function needs from outside its task
+ * root (the runtime stand-in, the SDK the runtime provides); otherwise
+ * undefined, and the functions run as the test's own user (the checkout then
+ * sits where other users cannot read it, as under a private home folder).
+ */
+export function runtimeUserFor(user: { uid: number; gid: number } | undefined, sdkDir: string): { uid: number; gid: number } | undefined {
+  if (!user) return undefined;
+  const readable = (path: string) => spawnSync('test', ['-r', path], { uid: user.uid, gid: user.gid }).status === 0;
+  return readable(RUNTIME) && readable(join(sdkDir, 'client-lambda', 'package.json')) ? user : undefined;
+}
 
 export async function startLambdaProcess(options: LambdaProcessOptions): Promise<LambdaProcess> {
   let output = '';

@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
-import { chmodSync, cpSync, lstatSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { SummaryJobsStack } from '../../lib/summary-jobs-stack';
 
 /** One deployed function as the template describes it: where its code is, its handler and environment. */
@@ -19,6 +19,8 @@ export interface FunctionAsset {
 
 export interface SynthesizedStack {
   stackName: string;
+  /** The cloud assembly folder (remove it when done). */
+  outdir: string;
   resources: Record<string, { Type: string; Properties?: Record<string, any>; Metadata?: Record<string, any> }>;
   functions: FunctionAsset[];
   synthMs: number;
@@ -47,7 +49,7 @@ export function synthesizeWithBundling(stackName: string): SynthesizedStack {
       timeoutSeconds: r.Properties!.Timeout as number,
       environment: r.Properties!.Environment.Variables as Record<string, unknown>,
     }));
-  return { stackName, resources: template.Resources, functions, synthMs };
+  return { stackName, outdir, resources: template.Resources, functions, synthMs };
 }
 
 /** Every file under `dir`, with its size, relative to `dir`. */
@@ -74,4 +76,17 @@ export function readOnlyCopy(assetDir: string, into: string): string {
   return copy;
 }
 
-export const relativeTo = (root: string) => (path: string) => relative(root, path);
+/** Removes a folder holding read-only copies (a user that is not root cannot delete inside a read-only folder). */
+export function removeTree(dir: string): void {
+  const unlock = (path: string) => {
+    if (!lstatSync(path).isDirectory()) return;
+    chmodSync(path, 0o755);
+    for (const entry of readdirSync(path)) unlock(join(path, entry));
+  };
+  try {
+    unlock(dir);
+  } catch {
+    // already gone, or parts not ours: rmSync says what is left
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
