@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client } from 'pg';
-import { dashboardRoutes } from '../lambda/api/dashboard';
+import { createDashboardRoutes } from '../lambda/api/dashboard';
 import { createApiHandler } from '../lambda/api/routes';
 import { PROCESSOR_SCHEDULE_MINUTES } from '../lambda/core/alarm-rules';
 import { createClient, findClientByName, hashApiKey } from '../lambda/core/clients';
@@ -176,8 +176,12 @@ async function main(): Promise<void> {
     adminKey: () => getSecretString(api.adminSecretId),
     nudge: async () => invokeProcessor(),
     logger,
+    metrics,
     config: api,
-    extraRoutes: dashboardRoutes,
+    // The dashboard's alarm panel shows what this process's evaluator has firing.
+    extraRoutes: createDashboardRoutes({
+      alarms: () => ({ source: 'local', firing: alarms.firing().map(({ alarm, since, reason, description }) => ({ alarm, since, reason, description })) }),
+    }),
   });
   started.http = await startHttpServer(handler, { port: PORT, host: HOST }).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'EADDRINUSE') throw new ConfigError(`port ${PORT} on ${HOST} is in use (another \`npm start\`?); set PORT to another port`);

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { dashboardRoutes } from '../lambda/api/dashboard';
+import { createDashboardRoutes, dashboardRoutes } from '../lambda/api/dashboard';
 import { createApiHandler } from '../lambda/api/routes';
 import { createClient } from '../lambda/core/clients';
 import { apiConfig } from '../lambda/core/config';
 import { dashboardData } from '../lambda/core/dashboard-data';
 import { withTransaction, type Db } from '../lambda/core/db';
+import { setRateLimit } from '../lambda/core/limits';
 import { logger } from '../lambda/core/logger';
 import { cancelJob, claimJobs, completeJobs, enqueueJobs, failJobs, type ClaimedJob, type NewJob } from '../lambda/core/queue';
 import { startHttpServer, type RunningHttpServer } from '../lambda/local/http';
@@ -230,6 +231,67 @@ describe('dashboardData', () => {
 
 // ---------------------------------------------------------------------------
 
+describe('dashboardData: rate limits, retry, alarms', () => {
+  let db: TestDatabase;
+  let acme: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    acme = (await createClient(db.pool, 'acme')).client.id;
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('shows each rate limit with what it allows, what runs, and the runnable jobs it holds back', async () => {
+    await enqueue(db.pool, Array.from({ length: 5 }, () => ({ clientId: acme, jobType: 'summarize' })));
+    await enqueue(db.pool, [{ clientId: acme, jobType: 'summarize', runAt: new Date(Date.now() + 3600_000) }]);
+    await setRateLimit(db.pool, { scope: 'client', key: acme, maxPerInterval: 3, intervalSeconds: 120, maxRunning: null });
+    await setRateLimit(db.pool, { scope: 'job_type', key: 'summarize', maxPerInterval: null, intervalSeconds: 60, maxRunning: 4 });
+    // Two of acme's three starts in this interval are spent; one job runs.
+    await db.pool.query(`UPDATE rate_limits SET window_start = now(), started_in_window = 2 WHERE scope = 'client'`);
+    const [running] = await enqueue(db.pool, [{ clientId: acme, jobType: 'summarize', priority: 100 }]);
+    const claimed = await claimJobs(db.pool, { workerId: 'w', limit: 1, leaseSeconds: 300 });
+    expect(claimed.map((j) => j.id)).toEqual([running]);
+
+    const d = await dashboardData(db.pool);
+    expect(d.rateLimits).toEqual([
+      // 5 runnable (the scheduled one is not), one start left: 4 held.
+      { scope: 'client', key: acme, clientName: 'acme', maxPerInterval: 3, intervalSeconds: 120, startedInInterval: 2, maxRunning: null, running: 1, runnable: 5, held: 4 },
+      // 3 of 4 slots free: it holds 2 of the 5.
+      { scope: 'job_type', key: 'summarize', clientName: null, maxPerInterval: null, intervalSeconds: 60, startedInInterval: 0, maxRunning: 4, running: 1, runnable: 5, held: 2 },
+    ]);
+    // An interval that has ended counts no starts.
+    await db.pool.query(`UPDATE rate_limits SET window_start = now() - interval '1 hour' WHERE scope = 'client'`);
+    expect((await dashboardData(db.pool)).rateLimits[0]).toMatchObject({ startedInInterval: 0, held: 2 });
+  });
+
+  it('offers Retry for a job failed by its dependency only once that dependency has completed', async () => {
+    const [parent] = await enqueue(db.pool, [{ clientId: acme, jobType: 'parent', priority: 100 }]);
+    const [child] = await withTransaction(db.pool, (tx) => enqueue(tx, [{ clientId: acme, jobType: 'child', dependsOn: [parent!] }]));
+    const [p] = await claimJobs(db.pool, { workerId: 'w', limit: 1, leaseSeconds: 300 });
+    expect(p!.id).toBe(parent);
+    await failJobs(db.pool, [{ ...lease(p!), error: 'document is empty', retryable: false }]);
+
+    const failures = (await dashboardData(db.pool)).latestFailures;
+    expect(failures.find((f) => f.id === child)).toMatchObject({ retryable: false, retryBlockedBy: parent, lastError: expect.stringContaining(parent!) });
+    expect(failures.find((f) => f.id === parent)).toMatchObject({ retryable: true, retryBlockedBy: null });
+
+    // The parent is retried and completes: now the child's retry can work.
+    await db.pool.query(`UPDATE summary_jobs SET status = 'completed', finished_at = now(), result = '{}' WHERE id = $1`, [parent]);
+    const after = (await dashboardData(db.pool)).latestFailures;
+    expect(after.find((f) => f.id === child)).toMatchObject({ retryable: true, retryBlockedBy: null });
+  });
+
+  it('links to the CloudWatch alarms by default, and shows the alarms it is given', async () => {
+    expect((await dashboardData(db.pool)).alarms).toEqual({ source: 'cloudwatch', consoleUrl: expect.stringMatching(/^https:\/\/[a-z0-9-]+\.console\.aws\.amazon\.com\/cloudwatch\//) });
+    const firing = [{ alarm: 'DatabaseErrors', since: new Date().toISOString(), reason: 'r', description: 'd' }];
+    expect((await dashboardData(db.pool, { alarms: { source: 'local', firing } })).alarms).toEqual({ source: 'local', firing });
+  });
+});
+
+// ---------------------------------------------------------------------------
+
 describe('GET /admin/dashboard and GET /dashboard', () => {
   let db: TestDatabase;
   let api: ReturnType<typeof testApi>;
@@ -277,9 +339,10 @@ describe('GET /admin/dashboard and GET /dashboard', () => {
     expect(res.headers!['content-type']).toBe('text/html; charset=utf-8');
     expect(res.body).not.toContain('acme');
     expect(res.body).not.toContain(ADMIN_KEY);
-    // No markup sinks, and nothing fetched from elsewhere (the SVG namespace is a name, not a fetch).
+    // No markup sinks, and nothing fetched from elsewhere (the SVG namespace is a name, not a fetch;
+    // 'https:' is the one protocol the alarms link may have).
     expect(res.body).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
-    expect(res.body.replaceAll('http://www.w3.org/2000/svg', '')).not.toMatch(/https?:|\/\/[a-z]/i);
+    expect(res.body.replaceAll('http://www.w3.org/2000/svg', '').replaceAll("'https:'", '')).not.toMatch(/https?:|\/\/[a-z]/i);
     const csp = String(res.headers!['content-security-policy']);
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain("connect-src 'self'");
@@ -302,10 +365,12 @@ describe('the dashboard page in headless Chromium', () => {
   let browser: Browser;
   let page: Page;
   let failedId: string;
+  let blockedId: string | undefined;
   const consoleErrors: string[] = [];
   const dialogs: string[] = [];
   // Text from the database that would run if it were ever parsed as markup.
   const ERROR_TEXT = 'summarizer crashed: <img src=x onerror="window.__xss=1"> & "quotes" </td><b>bold</b>';
+  const ALARM_TEXT = 'The database went away. <img src=x onerror="window.__xss=3">';
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
@@ -321,11 +386,16 @@ describe('the dashboard page in headless Chromium', () => {
       { clientId: acme, jobType: '<script>window.__xss=2</script>' },
       { clientId: bravo, jobType: 'digest' },
     ]);
+    // A job that depends on the one about to fail: it fails with it, and cannot be retried on its own.
+    [blockedId] = await withTransaction(db.pool, (tx) => enqueue(tx, [{ clientId: acme, dependsOn: [toFail!] }]));
     const held = await claimAll(db.pool);
     await failJobs(db.pool, [{ ...lease(held.get(toFail!)!), error: ERROR_TEXT, retryable: false }]);
     expect(held.has(toRun!)).toBe(true);
     failedId = toFail!;
     await enqueue(db.pool, [{ clientId: acme }, { clientId: acme }]);
+    // acme's one start per interval is spent: both of its runnable jobs are held.
+    await setRateLimit(db.pool, { scope: 'client', key: acme, maxPerInterval: 1, intervalSeconds: 300, maxRunning: null });
+    await db.pool.query(`UPDATE rate_limits SET window_start = now(), started_in_window = 1`);
 
     const handler = createApiHandler({
       pool: async () => db.pool,
@@ -333,7 +403,13 @@ describe('the dashboard page in headless Chromium', () => {
       nudge: async () => undefined,
       logger,
       config: apiConfig({ MAX_UPLOAD_BYTES: String(64 * 1024) }),
-      extraRoutes: dashboardRoutes,
+      // As local mode wires it: the alarm panel lists what its evaluator has firing.
+      extraRoutes: createDashboardRoutes({
+        alarms: () => ({
+          source: 'local',
+          firing: [{ alarm: 'DatabaseErrors', since: new Date(Date.now() - 90_000).toISOString(), reason: 'DatabaseErrors Sum breached', description: ALARM_TEXT }],
+        }),
+      }),
     });
     server = await startHttpServer(handler, { port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
@@ -372,8 +448,8 @@ describe('the dashboard page in headless Chromium', () => {
     await page.locator('[data-testid="admin-key-input"]').fill('not-the-admin-key');
     await page.locator('[data-testid="admin-key-submit"]').click();
     await page.locator('[data-testid="login-problem"]').waitFor({ state: 'visible', timeout: 4000 });
-    expect(await text('login-problem')).toContain('403');
-    expect(consoleErrors.every((e) => /status of 403/.test(e))).toBe(true);
+    expect(await text('login-problem')).toContain('401');
+    expect(consoleErrors.every((e) => /status of 401/.test(e))).toBe(true);
     consoleErrors.length = 0;
 
     await page.locator('[data-testid="admin-key-input"]').fill(ADMIN_KEY);
@@ -386,7 +462,7 @@ describe('the dashboard page in headless Chromium', () => {
     expect(await text('count-running')).toBe(await dbCount(`status = 'running'`));
     expect(await text('count-running')).toBe('1');
     expect(await text('count-failed')).toBe(await dbCount(`status = 'failed' AND finished_at > now() - interval '1 hour'`));
-    expect(await text('count-failed')).toBe('1');
+    expect(await text('count-failed')).toBe('2');
     expect(await text('count-stuck')).toBe('0');
     expect(await text('failure-rate')).toBe('100.0%');
     expect(await page.locator('[data-testid="client-row"]').count()).toBe(2);
@@ -400,11 +476,26 @@ describe('the dashboard page in headless Chromium', () => {
     expect(await page.locator('[data-testid="failure-rows"] img, [data-testid="failure-rows"] b, main script').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
 
+    // The job failed with its dependency offers no Retry while that dependency has not completed.
+    const blocked = page.locator(`[data-testid="failure-row"][data-job-id="${blockedId}"]`);
+    expect(await blocked.locator('[data-testid="retry-button"]').count()).toBe(0);
+    expect(await blocked.locator('[data-testid="retry-blocked"]').textContent()).toBe(`waits on ${failedId}`);
+
+    // The rate limit and what it holds; the firing alarm with its text as text.
+    expect(await text('count-held')).toBe('2');
+    const limit = page.locator('[data-testid="limit-row"]');
+    expect(await limit.count()).toBe(1);
+    expect(await limit.locator('[data-col="interval"]').textContent()).toBe('1 / 1 per 5m 0s');
+    expect(await limit.locator('[data-col="held"]').textContent()).toBe('2');
+    const alarm = page.locator('[data-testid="alarm-row"][data-alarm="DatabaseErrors"]');
+    expect(await alarm.textContent()).toContain(ALARM_TEXT);
+    expect(await page.locator('[data-testid="alarms-panel"] img').count()).toBe(0);
+
     // Retry: the job is queued again with a fresh set of attempts, and the page says so.
     await row.locator('[data-testid="retry-button"]').click();
     await waitForText('count-queued', '3');
     await row.waitFor({ state: 'detached', timeout: 4000 });
-    expect(await text('count-failed')).toBe('0');
+    expect(await text('count-failed')).toBe('1');
     expect(await text('status-message')).toContain('queued again');
     const { rows } = await db.pool.query(`SELECT status, attempts FROM summary_jobs WHERE id = $1`, [failedId]);
     expect(rows[0]).toEqual({ status: 'queued', attempts: 0 });

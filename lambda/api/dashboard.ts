@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { dashboardData, DashboardOptionsError } from '../core/dashboard-data';
+import { dashboardData, DashboardOptionsError, type AlarmsView } from '../core/dashboard-data';
 import { badRequest, json } from './http';
 import type { Route } from './routes';
 
@@ -12,7 +12,9 @@ import type { Route } from './routes';
  *                         sends it as x-api-key on every request it makes.
  *   GET /admin/dashboard  (admin) `dashboardData` as JSON; ?windowMinutes=1..1440
  *
- * Retry and Cancel on the page call POST /admin/jobs/{id}/retry and /cancel.
+ * Retry and Cancel on the page call POST /admin/jobs/{id}/retry and /cancel;
+ * Retry is offered only where it can work (not while a dependency of the job
+ * has not completed).
  * The page is self-contained (no CDN: inline CSS, vanilla JS, SVG charts drawn
  * here) and puts every value from the database into the DOM with textContent.
  * Its CSP allows exactly the inline <style> and <script> below by their SHA-256,
@@ -91,6 +93,12 @@ button.danger { border-color: var(--fail); color: var(--fail); }
 .login form { display: flex; gap: 8px; }
 .login input { flex: 1; font: inherit; padding: 6px 10px; border: 1px solid #c9ced6; border-radius: 6px; }
 .login .problem { color: var(--fail); margin-top: 10px; }
+.panel.alarms { margin: 0 0 16px; }
+.panel.firing { border-color: var(--fail); background: #fdf6f6; }
+.alarm-name { font-weight: 600; color: var(--fail); }
+.desc { color: var(--muted); font-size: 12px; max-width: 60ch; }
+.kind { color: var(--muted); font-size: 11px; }
+td.held { color: var(--warn); font-weight: 600; }
 `;
 
 // Plain ES5-style JS inside String.raw: no backticks and no dollar-brace in here.
@@ -430,7 +438,10 @@ const SCRIPT = String.raw`
         el('td', {}, [el('div', { text: clientName(f.clientName) }), el('div', { text: f.jobType, cls: 'id' })]),
         el('td', { text: f.attempts + ' / ' + f.maxAttempts, cls: 'num' }),
         el('td', {}, [el('div', { text: f.lastError === null ? '(no error recorded)' : f.lastError, cls: 'err', attrs: { 'data-testid': 'failure-error', title: f.lastError } })]),
-        el('td', {}, [actionButton('Retry', 'retry-button', f.id, 'retry', 'primary')]),
+        el('td', {}, [f.retryable
+          ? actionButton('Retry', 'retry-button', f.id, 'retry', 'primary')
+          // Retrying it now would fail it again at once: its dependency has not completed.
+          : el('div', { text: 'waits on ' + f.retryBlockedBy, cls: 'id', attrs: { 'data-testid': 'retry-blocked', title: 'Retry is offered once job ' + f.retryBlockedBy + ' has completed (retry that one first).' } })]),
       ]);
     });
     fill('next-rows', d.nextJobs, 5, 'Nothing is waiting to run.', function (n) {
@@ -449,7 +460,43 @@ const SCRIPT = String.raw`
       return breakdownRow('type-row', t.jobType, el('td', { text: t.jobType }), t);
     });
 
+    var held = d.rateLimits.reduce(function (n, l) { return n + l.held; }, 0);
+    setCount('count-held', held);
+    flag('count-held', 'warn', held > 0);
+    fill('limit-rows', d.rateLimits, 5, 'No rate limits are set.', function (l) {
+      var name = l.scope === 'client' ? (l.clientName === null ? l.key : l.clientName) : l.key;
+      return el('tr', { attrs: { 'data-testid': 'limit-row', 'data-scope': l.scope, 'data-key': l.key } }, [
+        el('td', {}, [el('div', { text: name }), el('div', { text: l.scope === 'client' ? 'client' : 'job type', cls: 'kind' })]),
+        el('td', { text: l.maxPerInterval === null ? '–' : num(l.startedInInterval) + ' / ' + num(l.maxPerInterval) + ' per ' + duration(l.intervalSeconds), cls: 'num nowrap', attrs: { 'data-col': 'interval' } }),
+        el('td', { text: l.maxRunning === null ? num(l.running) : num(l.running) + ' / ' + num(l.maxRunning), cls: 'num', attrs: { 'data-col': 'running' } }),
+        numCell('runnable', l.runnable),
+        el('td', { text: num(l.held), cls: 'num' + (l.held > 0 ? ' held' : ' zero'), attrs: { 'data-col': 'held' } }),
+      ]);
+    });
+    renderAlarms(d.alarms, d.generatedAt);
+
     tid('last-updated').textContent = 'Updated ' + new Date(d.generatedAt).toLocaleTimeString();
+  }
+
+  function renderAlarms(a, nowIso) {
+    var panel = tid('alarms-panel');
+    var local = a.source === 'local';
+    byId('alarms-local').hidden = !local;
+    byId('alarms-cloud').hidden = local;
+    if (!local) {
+      panel.classList.remove('firing');
+      // Only a secure web link becomes the href (never a javascript: URL).
+      if (new URL(a.consoleUrl).protocol === 'https:') tid('alarms-link').setAttribute('href', a.consoleUrl);
+      return;
+    }
+    panel.classList.toggle('firing', a.firing.length > 0);
+    fill('alarm-rows', a.firing, 3, 'No alarm is firing.', function (f) {
+      return el('tr', { attrs: { 'data-testid': 'alarm-row', 'data-alarm': f.alarm } }, [
+        el('td', {}, [el('div', { text: f.alarm, cls: 'alarm-name' }), el('div', { text: 'since ' + ago(f.since, nowIso), cls: 'kind', attrs: { title: new Date(f.since).toLocaleString() } })]),
+        el('td', { text: f.reason }),
+        el('td', { text: f.description, cls: 'desc' }),
+      ]);
+    });
   }
 
   // --- wiring ---
@@ -508,6 +555,14 @@ const BODY = `
   <div id="dashboard" hidden>
     <div class="status" data-testid="status-message" role="status" aria-live="polite" hidden></div>
     <div class="status error" data-testid="stale" role="alert" hidden></div>
+    <section class="panel alarms" data-testid="alarms-panel">
+      <h2>Firing alarms <span class="sub">the stack's alarm rules; each one pages on-call</span></h2>
+      <div id="alarms-local" class="table-wrap"><table>
+        <thead><tr><th>Alarm</th><th>Why</th><th>What it means, what to do</th></tr></thead>
+        <tbody data-testid="alarm-rows"></tbody>
+      </table></div>
+      <p id="alarms-cloud" hidden>CloudWatch keeps the alarm states: <a data-testid="alarms-link" target="_blank" rel="noopener noreferrer">the alarms in ALARM, in the CloudWatch console</a>.</p>
+    </section>
     <div class="cards">
       ${card('count-queued', 'Queued', 'runnable now')}
       ${card('count-scheduled', 'Scheduled', 'run-at in the future')}
@@ -515,6 +570,7 @@ const BODY = `
       ${card('count-running', 'Running', 'leases held')}
       ${card('count-stuck', 'Stuck', 'lease expired')}
       ${card('oldest-age', 'Oldest queued', 'runnable job age')}
+      ${card('count-held', 'Held', 'by a rate limit')}
       ${card('count-completed', 'Completed', WINDOW)}
       ${card('count-failed', 'Failed', WINDOW)}
       ${card('count-cancelled', 'Cancelled', WINDOW)}
@@ -557,6 +613,13 @@ const BODY = `
         </table></div>
       </section>
     </div>
+    <section class="panel">
+      <h2>Rate limits <span class="sub">jobs held by a limit wait for it, not for the processor; they do not page</span></h2>
+      <div class="table-wrap"><table>
+        <thead><tr><th>Limit</th><th class="num">Started in interval</th><th class="num">Running</th><th class="num">Runnable</th><th class="num">Held</th></tr></thead>
+        <tbody data-testid="limit-rows"></tbody>
+      </table></div>
+    </section>
     <div class="grid2">
       <section class="panel">
         <h2>By client <span class="sub">queued and running now; finished <span class="window-label"></span></span></h2>
@@ -633,24 +696,34 @@ function windowOf(query: Record<string, string | undefined> | null): number | un
   return Number(raw);
 }
 
-export const dashboardRoutes: Route[] = [
-  {
-    method: 'GET',
-    path: '/dashboard',
-    auth: 'none',
-    handle: async () => page(),
-  },
-  {
-    method: 'GET',
-    path: '/admin/dashboard',
-    auth: 'admin',
-    handle: async (ctx) => {
-      try {
-        return json(200, await dashboardData(ctx.pool, { windowMinutes: windowOf(ctx.event.queryStringParameters) }));
-      } catch (err) {
-        if (err instanceof DashboardOptionsError) throw badRequest(err.message);
-        throw err;
-      }
+export interface DashboardRoutesOptions {
+  /** The alarms' states; by default a link to the CloudWatch console (AWS). Local mode passes its evaluator's. */
+  alarms?: () => AlarmsView;
+}
+
+export function createDashboardRoutes(opts: DashboardRoutesOptions = {}): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/dashboard',
+      auth: 'none',
+      handle: async () => page(),
     },
-  },
-];
+    {
+      method: 'GET',
+      path: '/admin/dashboard',
+      auth: 'admin',
+      handle: async (ctx) => {
+        try {
+          return json(200, await dashboardData(ctx.pool, { windowMinutes: windowOf(ctx.event.queryStringParameters), alarms: opts.alarms?.() }));
+        } catch (err) {
+          if (err instanceof DashboardOptionsError) throw badRequest(err.message);
+          throw err;
+        }
+      },
+    },
+  ];
+}
+
+/** The dashboard as the Lambda serves it: alarm states are CloudWatch's. */
+export const dashboardRoutes: Route[] = createDashboardRoutes();

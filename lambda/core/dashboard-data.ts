@@ -21,6 +21,8 @@ import { queueStats, type QueueStats } from './queue';
 export interface DashboardOptions {
   /** How far back finished jobs count, in minutes (1..1440). @default 60 */
   windowMinutes?: number;
+  /** @default a link to the CloudWatch alarms console of AWS_REGION */
+  alarms?: AlarmsView;
 }
 
 export interface MinutePoint {
@@ -72,7 +74,48 @@ export interface FailedJob {
   /** Cut to its first 2,000 characters. */
   lastError: string | null;
   finishedAt: string;
+  /**
+   * Whether POST /admin/jobs/{id}/retry can run it: false while one of the
+   * jobs it depends on is not completed (retrying it would only fail it again).
+   */
+  retryable: boolean;
+  /** The first dependency that is not completed, when there is one. */
+  retryBlockedBy: string | null;
 }
+
+/** A rate limit and what it holds back now. */
+export interface RateLimitStatus {
+  scope: 'client' | 'job_type';
+  key: string;
+  /** The client's name for a client limit. */
+  clientName: string | null;
+  maxPerInterval: number | null;
+  intervalSeconds: number;
+  /** Jobs started in the current interval. */
+  startedInInterval: number;
+  maxRunning: number | null;
+  running: number;
+  /** Jobs that could run now (no run-at in the future, no dependency pending) in the limit's scope. */
+  runnable: number;
+  /** Runnable jobs the limit keeps from starting now: they wait for the limit, not for the processor. */
+  held: number;
+}
+
+/** An alarm in ALARM. */
+export interface FiringAlarm {
+  alarm: string;
+  /** When it entered ALARM (ISO 8601). */
+  since: string;
+  reason: string;
+  description: string;
+}
+
+/**
+ * Where the alarms' states come from: local mode evaluates the rules itself
+ * and lists what fires; in AWS CloudWatch holds the states and the page links
+ * to them.
+ */
+export type AlarmsView = { source: 'local'; firing: FiringAlarm[] } | { source: 'cloudwatch'; consoleUrl: string };
 
 export interface NextJob {
   id: string;
@@ -97,6 +140,9 @@ export interface DashboardData {
   latestFailures: FailedJob[];
   /** The head of the runnable queue in claim order (strict priority). */
   nextJobs: NextJob[];
+  rateLimits: RateLimitStatus[];
+  /** Firing alarms (local mode) or where to see them (AWS). */
+  alarms: AlarmsView;
 }
 
 const DASHBOARD_LIST_LIMIT = 20;
@@ -179,7 +225,10 @@ SELECT
   (SELECT coalesce(json_agg(s ORDER BY s.finished_at DESC, s.id DESC), '[]')
    FROM (
      SELECT f.id, f.client_id, c.name AS client_name, f.job_type, f.attempts, f.max_attempts,
-            left(f.last_error, 2000) AS last_error, f.finished_at
+            left(f.last_error, 2000) AS last_error, f.finished_at,
+            (SELECT d.depends_on FROM job_dependencies d JOIN summary_jobs p ON p.id = d.depends_on
+             WHERE d.job_id = f.id AND p.status <> 'completed'
+             ORDER BY d.depends_on LIMIT 1) AS retry_blocked_by
      FROM (
        SELECT id, client_id, job_type, attempts, max_attempts, last_error, finished_at FROM summary_jobs
        WHERE finished_at > now() - $1 * interval '1 minute' AND status = 'failed'
@@ -187,6 +236,23 @@ SELECT
        LIMIT $2
      ) f LEFT JOIN clients c ON c.id = f.client_id
    ) s) AS latest_failures,
+  -- Per limit: its window's starts, and the running and runnable jobs of its
+  -- scope (through summary_jobs_leases and summary_jobs_runnable).
+  (SELECT coalesce(json_agg(s ORDER BY s.scope, s.client_name, s.key), '[]')
+   FROM (
+     SELECT l.scope, l.key, c.name AS client_name, l.max_per_interval, l.interval_seconds, l.max_running,
+            CASE WHEN l.window_start + l.interval_seconds * interval '1 second' > now()
+                 THEN l.started_in_window ELSE 0 END AS started_in_interval,
+            (SELECT count(*)::int FROM summary_jobs r
+             WHERE r.status = 'running'
+               AND CASE l.scope WHEN 'client' THEN r.client_id::text = l.key ELSE r.job_type = l.key END) AS running,
+            (SELECT count(*)::int FROM summary_jobs q
+             WHERE q.status = 'queued' AND q.pending_dependencies = 0 AND q.run_at <= now()
+               AND CASE l.scope WHEN 'client' THEN q.client_id::text = l.key ELSE q.job_type = l.key END) AS runnable
+     FROM rate_limits l LEFT JOIN clients c ON l.scope = 'client' AND c.id::text = l.key
+     ORDER BY l.scope, l.key
+     LIMIT $2
+   ) s) AS rate_limits,
   (SELECT coalesce(json_agg(s ORDER BY s.priority DESC, s.run_at, s.id), '[]')
    FROM (
      SELECT q.id, q.client_id, c.name AS client_name, q.job_type, q.priority, q.run_at,
@@ -223,6 +289,18 @@ interface DashboardRow {
     max_attempts: number;
     last_error: string | null;
     finished_at: string;
+    retry_blocked_by: string | null;
+  }[];
+  rate_limits: {
+    scope: 'client' | 'job_type';
+    key: string;
+    client_name: string | null;
+    max_per_interval: number | null;
+    interval_seconds: number;
+    max_running: number | null;
+    started_in_interval: number;
+    running: number;
+    runnable: number;
   }[];
   next_jobs: {
     id: string;
@@ -288,6 +366,8 @@ export async function dashboardData(db: Db, opts: DashboardOptions = {}): Promis
       maxAttempts: f.max_attempts,
       lastError: f.last_error,
       finishedAt: iso(f.finished_at),
+      retryable: f.retry_blocked_by === null,
+      retryBlockedBy: f.retry_blocked_by,
     })),
     nextJobs: r.next_jobs.map((n) => ({
       id: n.id,
@@ -298,5 +378,34 @@ export async function dashboardData(db: Db, opts: DashboardOptions = {}): Promis
       runAt: iso(n.run_at),
       waitingSeconds: seconds(n.waiting_seconds),
     })),
+    rateLimits: r.rate_limits.map((l) => {
+      // What the limit still allows now: the smaller of its two budgets (a limit of one kind only is that one).
+      const budgets = [
+        l.max_per_interval === null ? null : l.max_per_interval - l.started_in_interval,
+        l.max_running === null ? null : l.max_running - l.running,
+      ].filter((b): b is number => b !== null);
+      const allowance = budgets.length ? Math.max(0, Math.min(...budgets)) : Infinity;
+      return {
+        scope: l.scope,
+        key: l.key,
+        clientName: l.client_name,
+        maxPerInterval: l.max_per_interval,
+        intervalSeconds: l.interval_seconds,
+        startedInInterval: l.started_in_interval,
+        maxRunning: l.max_running,
+        running: l.running,
+        runnable: l.runnable,
+        held: Math.max(0, l.runnable - allowance),
+      };
+    }),
+    alarms: opts.alarms ?? cloudWatchAlarms(),
+  };
+}
+
+/** The CloudWatch console's alarm list in this region, filtered to the ones in ALARM. */
+export function cloudWatchAlarms(region = process.env.AWS_REGION ?? 'us-east-1'): AlarmsView {
+  return {
+    source: 'cloudwatch',
+    consoleUrl: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#alarmsV2:?~(state~'ALARM)`,
   };
 }
