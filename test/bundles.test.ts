@@ -27,7 +27,7 @@ const STACK = 'SummaryJobs-Bundles';
 const REGION = 'us-east-1';
 const ACCESS_KEY_ID = 'ASIABUNDLESTEST00001';
 const ADMIN_KEY = `sj_admin_bundles_${Math.random().toString(36).slice(2)}`;
-const FIVE_MB = 5 * 1024 * 1024;
+const FIVE_MB = 5_000_000;
 const LAMBDA_SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 
 const unavailable = tlsPostgresUnavailable();
