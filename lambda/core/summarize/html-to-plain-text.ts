@@ -1,6 +1,8 @@
 import { Readability } from '@mozilla/readability';
 import JSDOMParser from '@mozilla/readability/JSDOMParser';
+import render from 'dom-serializer';
 import { compile, type HtmlToTextOptions } from 'html-to-text';
+import { parseDocument } from 'htmlparser2';
 
 // Page furniture and non-prose: none of it belongs in a summary.
 const SKIPPED = [
@@ -44,18 +46,29 @@ const MIN_MAIN_CHARACTERS = 200;
  * Firefox Reader View) picks the article out of the page chrome (navigation,
  * cookie banners, share bars, bylines, "related articles", footers) by
  * scoring the page's blocks on text density, link density and class names.
- * It runs over JSDOMParser, the small DOM (37 KB) that ships with it for
- * Firefox's reader-mode worker: linkedom needs css-select 7, an ES module
- * that jest on Node 20 cannot load, and jsdom is several megabytes. A page
- * Readability finds no article in, or one JSDOMParser cannot read, is
- * converted whole, with navigation, asides and footers dropped by tag.
+ *
+ * Readability runs over JSDOMParser, the small DOM (37 KB) that ships with it
+ * for Firefox's reader-mode worker: linkedom needs css-select 7, an ES module
+ * that jest on Node 20 cannot load, and jsdom is several megabytes.
+ * JSDOMParser reads only well-formed markup, so the page is first parsed the
+ * forgiving HTML way by htmlparser2 (which html-to-text already uses: unclosed
+ * `<p>` and `<li>`, bare `<meta>`) and written back well formed, without the
+ * scripts, styles and comments whose text it would trip on. A page
+ * Readability finds no article in is converted whole, with navigation,
+ * asides and footers dropped by tag.
  */
 export function htmlMainText(html: string): string {
   const whole = htmlToPlainText(html);
   let article: { title?: string | null; content?: string | null } | null;
   try {
-    const document = new JSDOMParser().parse(html, 'https://document.invalid/');
-    article = new Readability(document, { keepClasses: false }).parse();
+    const dom = parseDocument(html);
+    withoutInertNodes(dom);
+    const parser = new JSDOMParser();
+    // JSDOMParser logs every markup error to the console; the errors are of no use here.
+    parser.error = function (this: JSDOMParser, message: string) {
+      this.errorState += `${message}\n`;
+    };
+    article = new Readability(parser.parse(render(dom, { selfClosingTags: true, emptyAttrs: true })), { keepClasses: false }).parse();
   } catch {
     return whole;
   }
@@ -64,6 +77,22 @@ export function htmlMainText(html: string): string {
   // Readability takes the headline out of the content; it goes back on top, as a heading.
   const title = article?.title?.replace(/\s+/g, ' ').trim() ?? '';
   return title !== '' && !main.trimStart().startsWith(title) ? `${title}\n\n${main}` : main;
+}
+
+interface MarkupNode {
+  type: string;
+  name?: string;
+  children?: MarkupNode[];
+}
+
+const INERT = new Set(['script', 'style', 'noscript', 'template', 'svg', 'iframe', 'object', 'canvas']);
+
+function withoutInertNodes(node: MarkupNode): void {
+  if (!node.children) return;
+  node.children = node.children.filter(
+    (child) => child.type !== 'script' && child.type !== 'style' && child.type !== 'comment' && !(child.type === 'tag' && INERT.has(child.name!)),
+  );
+  for (const child of node.children) withoutInertNodes(child);
 }
 
 /**

@@ -14,7 +14,9 @@ export function markdownToPlainText(markdown: string): string {
   let skipHtml: string | null = null;
   const lines = withoutFrontMatter(markdown.replace(/\r\n?/g, '\n')).split('\n');
 
-  for (const raw of lines) {
+  let inTable = false;
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!;
     if (fence) {
       const close = raw.match(/^ {0,3}(`{3,}|~{3,})\s*$/);
       if (close && close[1]![0] === fence.char && close[1]!.length >= fence.length) fence = null;
@@ -35,6 +37,13 @@ export function markdownToPlainText(markdown: string): string {
       skipHtml = rawHtml[1]!;
       continue;
     }
+    // GFM tables need no edge pipes: a row is known by the delimiter row under the header.
+    if (!inTable && raw.includes('|') && i + 1 < lines.length && DELIMITER_ROW.test(lines[i + 1]!)) inTable = true;
+    else if (inTable && (raw.trim() === '' || !raw.includes('|'))) inTable = false;
+    if (inTable) {
+      blocks.push(...tableRow(raw));
+      continue;
+    }
     blocks.push(...blockLine(raw));
   }
   return tidyMarkupText(blocks.map(inlineText).join('\n').replace(/\n{3,}/g, '\n\n'));
@@ -43,6 +52,21 @@ export function markdownToPlainText(markdown: string): string {
 /** Static-site generators put YAML metadata between `---` lines at the very top. */
 function withoutFrontMatter(markdown: string): string {
   return markdown.replace(/^---[ \t]*\n[\s\S]*?\n(?:---|\.\.\.)[ \t]*(?:\n|$)/, '');
+}
+
+const DELIMITER_ROW = /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+
+/** Each cell its own block, so a row never reads as a sentence; the delimiter row disappears. */
+function tableRow(raw: string): string[] {
+  if (DELIMITER_ROW.test(raw)) return [''];
+  const cells = raw
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '')
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim())
+    .filter(Boolean);
+  return ['', ...cells.flatMap((c) => [c, '']), ''];
 }
 
 /** One source line as output lines: '' marks a block boundary. */
@@ -59,7 +83,8 @@ function blockLine(raw: string): string[] {
   if (heading) return ['', heading[1] ?? '', ''];
 
   const item = line.match(/^\s*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?(.*)$/);
-  if (item) return ['', item[1]!];
+  // The "- " mark tells the sentence splitter that the block is a list item.
+  if (item) return ['', `- ${item[1]!}`];
 
   if (/^\s*\|.*\|\s*$/.test(line)) {
     const cells = line.trim().slice(1, -1).split('|').map((c) => c.trim()).filter(Boolean);

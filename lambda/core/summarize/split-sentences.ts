@@ -20,7 +20,7 @@ const CHUNK_CJK = 80;
 export type SentenceKind =
   /** Ends in closing punctuation. */
   | 'sentence'
-  /** One of a run of unpunctuated blocks: list items, table rows. */
+  /** An unpunctuated list item (a bullet or number in the text, `<li>` in HTML, `-` in Markdown). */
   | 'item'
   /** A lone unpunctuated block (a title, a heading), or a chunk of unpunctuated text. */
   | 'fragment';
@@ -68,31 +68,19 @@ export function splitSentences(text: string, language = 'en'): string[] {
 
 /** Sentences with what they are: a sentence, a list item or a lone fragment. */
 export function segmentText(text: string, language = 'en'): Sentence[] {
-  const blocks = splitBlocks(text);
   const out: Sentence[] = [];
-  blocks.forEach((block, b) => {
+  splitBlocks(text).forEach(({ text: block, listItem }, b) => {
     for (const piece of cutLongBlock(block)) {
-      for (const s of segmentBlock(piece, language)) {
-        for (const chunk of chunkUnpunctuated(s, language)) out.push({ text: chunk, kind: 'sentence', block: b });
+      for (const sentence of segmentBlock(piece, language)) {
+        for (const chunk of chunkUnpunctuated(sentence, language)) {
+          // A list item's text is an item when it is the whole item; chunks of unpunctuated text are fragments.
+          const kind = CLOSED.test(chunk) ? 'sentence' : listItem && chunk === block ? 'item' : 'fragment';
+          out.push({ text: chunk, kind, block: b });
+        }
       }
     }
   });
-  return classify(out, blocks);
-}
-
-/**
- * A block of one unpunctuated piece is an item when a neighbouring block is
- * one too (a list, table rows, a reference list), else a fragment (a title or
- * heading before prose). Chunks of unpunctuated text are fragments.
- */
-function classify(sentences: Sentence[], blocks: readonly string[]): Sentence[] {
-  const unpunctuatedBlock = blocks.map((b) => !CLOSED.test(b));
-  return sentences.map((s) => {
-    if (CLOSED.test(s.text)) return s;
-    const wholeBlock = blocks[s.block] === s.text;
-    const listy = wholeBlock && (unpunctuatedBlock[s.block - 1] === true || unpunctuatedBlock[s.block + 1] === true || REFERENCE_MARKER.test(s.text));
-    return { ...s, kind: listy ? 'item' : 'fragment' };
-  });
+  return out;
 }
 
 /**
@@ -103,25 +91,30 @@ function classify(sentences: Sentence[], blocks: readonly string[]): Sentence[] 
  * heading in plain text or a PDF (whose text keeps no blank lines) must not
  * become the start of the next sentence.
  */
-function splitBlocks(text: string): string[] {
+function splitBlocks(text: string): Array<{ text: string; listItem: boolean }> {
   const shortLine = 0.6 * medianLineLength(text);
-  const blocks: string[] = [];
+  const blocks: Array<{ text: string; listItem: boolean }> = [];
   for (const paragraph of text.split(/\n\s*\n/)) {
     let current: string[] = [];
+    let listItem = false;
     const close = () => {
-      if (current.length > 0) blocks.push(current.join(' '));
+      if (current.length > 0) blocks.push({ text: current.join(' '), listItem });
       current = [];
+      listItem = false;
     };
     const lines = paragraph.split('\n');
     lines.forEach((line, i) => {
-      if (LIST_MARKER.test(line)) close();
+      if (LIST_MARKER.test(line)) {
+        close();
+        listItem = true;
+      }
       current.push(REFERENCE_MARKER.test(line) ? line : line.replace(LIST_MARKER, ''));
       const next = lines[i + 1];
       if (next !== undefined && line.length < shortLine && !/[.!?…,;:\-–—。！？、]["'”’)\]]*$/.test(line) && /^["'“‘(]?[\p{Lu}\p{N}]/u.test(next)) close();
     });
     close();
   }
-  return blocks.map((b) => b.replace(/\s+/g, ' ').trim()).filter((b) => b.length > 0);
+  return blocks.map((b) => ({ text: b.text.replace(/\s+/g, ' ').trim(), listItem: b.listItem })).filter((b) => b.text.length > 0);
 }
 
 function medianLineLength(text: string): number {
