@@ -1,15 +1,13 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NUDGE_INTERVAL_MS } from '../lambda/handlers/api';
 import { LARGEST_BODY_THE_LAMBDA_SEES, MAX_DOCUMENT_BYTES } from '../lib/api';
 import { SUMMARIZE_WORKER_ENTRY } from '../lib/processor';
-import { startAwsStandIn, type AwsStandIn } from './bundles/aws-stand-in';
 import { apiGatewayEvent, jsonBody, scheduledEvent, type ApiRequest } from './bundles/events';
-import { runtimeUserFor, startLambdaProcess, type LambdaProcess } from './bundles/lambda-process';
-import { filesOf, readOnlyCopy, removeTree, synthesizeWithBundling, type FunctionAsset, type SynthesizedStack } from './bundles/synth';
-import { startTlsPostgres, tlsPostgresUnavailable, unprivilegedUser, type TlsPostgres } from './bundles/tls-postgres';
+import { REGION, startBundles, type Bundles } from './bundles/harness';
+import { filesOf } from './bundles/synth';
+import { tlsPostgresUnavailable } from './bundles/tls-postgres';
 
 /*
  * The synthesized bundles, run as Lambda runs them: `cdk synth` with bundling
@@ -24,9 +22,6 @@ import { startTlsPostgres, tlsPostgresUnavailable, unprivilegedUser, type TlsPos
 process.env.CDK_VALIDATION = 'false';
 
 const STACK = 'SummaryJobs-Bundles';
-const REGION = 'us-east-1';
-const ACCESS_KEY_ID = 'ASIABUNDLESTEST00001';
-const ADMIN_KEY = `sj_admin_bundles_${Math.random().toString(36).slice(2)}`;
 const FIVE_MB = 5_000_000;
 const LAMBDA_SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 
@@ -36,118 +31,28 @@ const describeIfPossible = unavailable ? describe.skip : describe;
 
 const fixture = (name: string) => readFileSync(join(__dirname, 'fixtures', 'docs', name));
 
-/** The stand-in value for each kind of reference an environment variable can hold. */
-function resolveEnvironment(stack: SynthesizedStack, fn: FunctionAsset, taskRoot: string, db: TlsPostgres): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(fn.environment)) {
-    if (typeof value === 'string') {
-      out[name] = value.replace(/^\/var\/task(?=\/|$)/, taskRoot);
-      continue;
-    }
-    const ref = (value as { Ref?: string }).Ref;
-    const getAtt = (value as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'];
-    const target = stack.resources[ref ?? getAtt?.[0] ?? ''];
-    if (ref && target && /^AWS::SecretsManager::(Secret|SecretTargetAttachment)$/.test(target.Type)) out[name] = secretArn(ref);
-    else if (ref && target?.Type === 'AWS::Lambda::Function') out[name] = functionName(ref);
-    else if (getAtt && target?.Type === 'AWS::RDS::DBProxy' && getAtt[1] === 'Endpoint') out[name] = db.host;
-    else throw new Error(`no local stand-in for ${name} = ${JSON.stringify(value)}: add one`);
-  }
-  return out;
-}
-const secretArn = (logicalId: string) => `arn:aws:secretsmanager:${REGION}:123456789012:secret:${logicalId}-AbCdEf`;
-const functionName = (logicalId: string) => `${STACK}-${logicalId}`;
-
 describeIfPossible('the synthesized bundles, run as Lambda runs them', () => {
-  let stack: SynthesizedStack;
-  let root: string;
-  let db: TlsPostgres;
-  let aws: AwsStandIn;
-  const lambdas: Record<'api' | 'processor' | 'migrate', LambdaProcess> = {} as never;
-  let assetOf: (prefix: string) => FunctionAsset;
-  const asyncRuns: Array<Promise<unknown>> = [];
-  const processorResults: Array<Record<string, unknown>> = [];
+  let bundles: Bundles;
+  // Shorthands for what the tests below use.
+  let stack: Bundles['stack'];
+  let db: Bundles['db'];
+  let aws: Bundles['aws'];
+  let lambdas: Bundles['lambdas'];
+  let ADMIN_KEY: string;
+  let assetOf: Bundles['assetOf'];
+  let functionName: Bundles['functionName'];
 
   beforeAll(async () => {
-    stack = synthesizeWithBundling(STACK);
-    assetOf = (prefix) => {
-      const found = stack.functions.filter((f) => f.logicalId.startsWith(prefix));
-      if (found.length !== 1) throw new Error(`expected one function ${prefix}*, found ${found.length}`);
-      return found[0]!;
-    };
-    root = mkdtempSync(join(tmpdir(), 'sj-bundles-'));
-    chmodSync(root, 0o755);
-    db = await startTlsPostgres(root);
-
-    const dbSecret = Object.keys(stack.resources).find((id) => stack.resources[id]!.Type === 'AWS::SecretsManager::SecretTargetAttachment')!;
-    const adminSecret = Object.keys(stack.resources).find((id) => id.includes('AdminApiKey') && stack.resources[id]!.Type === 'AWS::SecretsManager::Secret')!;
-    const processorName = functionName(assetOf('Processor').logicalId);
-    aws = await startAwsStandIn({
-      region: REGION,
-      accessKeyId: ACCESS_KEY_ID,
-      secrets: {
-        // The shape RDS's generated secret has (through its attachment to the instance).
-        [secretArn(dbSecret)]: JSON.stringify({ engine: 'postgres', host: 'instance.example.internal', port: 5432, dbname: db.database, username: db.user, password: db.password }),
-        [secretArn(adminSecret)]: ADMIN_KEY,
-      },
-      onAsyncInvoke: (name, payload) => {
-        if (name !== processorName) return;
-        // Lambda runs a queued async event on a container of its own; here, in the one processor process.
-        asyncRuns.push(lambdas.processor.invoke<Record<string, unknown>>(payload).then((r) => processorResults.push(r)));
-      },
-    });
-
-    // The runtime provides the AWS SDK v3 (the bundles leave @aws-sdk/* out) and nothing else.
-    const runtimeModules = join(root, 'runtime-node-modules');
-    mkdirSync(runtimeModules, { mode: 0o755 });
-    symlinkSync(join(__dirname, '..', 'node_modules', '@aws-sdk'), join(runtimeModules, '@aws-sdk'));
-    const user = runtimeUserFor(unprivilegedUser(), join(__dirname, '..', 'node_modules', '@aws-sdk'));
-    if (process.getuid?.() === 0 && !user) console.warn('bundles test: the checkout is not readable by an unprivileged user; the functions run as root');
-    const start = async (key: keyof typeof lambdas, prefix: string) => {
-      const fn = assetOf(prefix);
-      const taskRoot = readOnlyCopy(fn.assetDir, root);
-      lambdas[key] = await startLambdaProcess({
-        name: key,
-        taskRoot,
-        handler: fn.handler,
-        timeoutSeconds: fn.timeoutSeconds,
-        user,
-        environment: {
-          ...resolveEnvironment(stack, fn, taskRoot, db),
-          // The one addition: the proxy listens on 5432 in AWS, this cluster on a free port.
-          DB_PORT: String(db.port),
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          NODE_PATH: runtimeModules,
-          NODE_EXTRA_CA_CERTS: db.caFile,
-          TZ: ':UTC',
-          LANG: 'en_US.UTF-8',
-          AWS_REGION: REGION,
-          AWS_DEFAULT_REGION: REGION,
-          AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
-          AWS_SECRET_ACCESS_KEY: 'bundles-test-secret-access-key',
-          AWS_SESSION_TOKEN: 'bundles-test-session-token',
-          AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.endpoint,
-          AWS_ENDPOINT_URL_LAMBDA: aws.endpoint,
-          AWS_LAMBDA_FUNCTION_NAME: functionName(fn.logicalId),
-          AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-          AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMiB),
-          AWS_LAMBDA_LOG_FORMAT: 'JSON',
-          AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
-        },
-      });
-    };
-    await Promise.all([start('migrate', 'Migrations'), start('api', 'Api'), start('processor', 'Processor')]);
+    bundles = await startBundles(STACK);
+    ({ stack, db, aws, lambdas, assetOf, functionName } = bundles);
+    ADMIN_KEY = bundles.adminKey;
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.allSettled(asyncRuns);
-    await Promise.all(Object.values(lambdas).map((l) => l?.stop()));
-    await aws?.close();
-    await db?.destroy();
-    if (root) removeTree(root);
-    if (stack) removeTree(stack.outdir);
+    await bundles?.stop();
   });
 
-  const call = (request: ApiRequest) => lambdas.api.invoke<APIGatewayProxyResult>(apiGatewayEvent(request));
+  const call = (request: ApiRequest) => bundles.call(request);
   let apiKey: string;
   const asClient = (request: ApiRequest): ApiRequest => ({ ...request, headers: { 'x-api-key': apiKey, ...request.headers } });
   const jobOf = async (id: string) => jsonBody(await call(asClient({ method: 'GET', resource: '/jobs/{id}', path: `/jobs/${id}` })));
@@ -161,7 +66,7 @@ describeIfPossible('the synthesized bundles, run as Lambda runs them', () => {
       });
       console.log(
         [`synth with bundling: ${stack.synthMs} ms`]
-          .concat(report.map(({ fn, files, total }) => `${fn.logicalId}: ${(total / 1024 / 1024).toFixed(2)} MB unzipped — ${files.map((f) => `${f.path} ${(f.bytes / 1024).toFixed(0)} KB`).join(', ')}`))
+          .concat(report.map(({ fn, files, total }) => `${fn.logicalId}: ${(total / 1e6).toFixed(2)} MB unzipped — ${files.map((f) => `${f.path} ${(f.bytes / 1024).toFixed(0)} KB`).join(', ')}`))
           .join('\n'),
       );
       expect(report).toHaveLength(3);
@@ -245,11 +150,11 @@ describeIfPossible('the synthesized bundles, run as Lambda runs them', () => {
   });
 
   it('processor: the nudged run completes the PDF, a scheduled run completes whatever is left', async () => {
-    await Promise.all(asyncRuns);
+    await Promise.all(bundles.asyncRuns);
     const ruleId = Object.keys(stack.resources).find((id) => stack.resources[id]!.Type === 'AWS::Events::Rule')!;
     const scheduled = await lambdas.processor.invoke<Record<string, unknown>>(scheduledEvent(`arn:aws:events:${REGION}:123456789012:rule/${ruleId}`));
-    processorResults.push(scheduled);
-    const completed = processorResults.reduce((sum, r) => sum + Number(r.completed ?? 0), 0);
+    bundles.processorResults.push(scheduled);
+    const completed = bundles.processorResults.reduce((sum, r) => sum + Number(r.completed ?? 0), 0);
     expect(completed).toBe(2);
 
     const pdfJob = await jobOf(pdfJobId);
