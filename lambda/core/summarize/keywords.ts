@@ -17,6 +17,8 @@ const LEAD_BOOST = 2;
 const NAME_SHARE = 0.6;
 const NAME_BOOST = 1.5;
 
+const CJK_NUMERAL = /^[〇一二三四五六七八九十百千万萬億亿两兩几幾数數]/u;
+
 interface Candidate {
   ids: readonly number[];
   score: number;
@@ -44,7 +46,8 @@ interface Candidate {
  */
 export function topKeywords(sentences: readonly AnalyzedSentence[], display: readonly string[], language: string, count = KEYWORD_COUNT): string[] {
   const minLength = isCjk(language) ? 2 : 3;
-  const eligible = display.map((word) => [...word].length >= minLength && !/\p{N}/u.test(word));
+  // Chinese and Japanese numbers are letters to Unicode: "一座" (one + classifier) is a number, not a topic.
+  const eligible = display.map((word) => [...word].length >= minLength && !/\p{N}/u.test(word) && !CJK_NUMERAL.test(word));
   const links = new Map<number, Map<number, number>>();
   const firstSeen = new Map<number, number>();
   const occurrences = new Map<number, number>();
