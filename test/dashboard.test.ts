@@ -175,6 +175,9 @@ describe('dashboardData', () => {
     });
     expect(Date.parse(d.latestFailures[0]!.finishedAt)).toBeGreaterThan(Date.now() - 60_000);
     expect(d.latestFailures[1]!.lastError).toBe('document is empty');
+    // The attempt history: one failed attempt, the final one.
+    expect(d.latestFailures[1]!.attemptErrors).toEqual([{ at: expect.any(String), attempt: 1, error: 'document is empty', retryable: false }]);
+    expect(Date.parse(d.latestFailures[1]!.attemptErrors[0]!.at)).toBeGreaterThan(Date.now() - 60_000);
   });
 
   it('shows the head of the runnable queue in claim order', async () => {
@@ -475,6 +478,11 @@ describe('the dashboard page in headless Chromium', () => {
     expect(await row.textContent()).toContain('<script>window.__xss=2</script>');
     expect(await page.locator('[data-testid="failure-rows"] img, [data-testid="failure-rows"] b, main script').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+
+    // Its attempt history, behind a disclosure, as text too.
+    await row.locator('[data-testid="attempt-history"] summary').click();
+    expect(await row.locator('[data-testid="attempt"]').count()).toBe(1);
+    expect(await row.locator('[data-testid="attempt"]').textContent()).toContain(`final: ${ERROR_TEXT}`);
 
     // The job failed with its dependency offers no Retry while that dependency has not completed.
     const blocked = page.locator(`[data-testid="failure-row"][data-job-id="${blockedId}"]`);

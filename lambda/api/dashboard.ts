@@ -94,6 +94,8 @@ button.danger { border-color: var(--fail); color: var(--fail); }
 .login input { flex: 1; font: inherit; padding: 6px 10px; border: 1px solid #c9ced6; border-radius: 6px; }
 .login .problem { color: var(--fail); margin-top: 10px; }
 .panel.alarms { margin: 0 0 16px; }
+details summary { cursor: pointer; margin-top: 4px; }
+ol.attempts { margin: 4px 0 0; padding-left: 18px; font-size: 12px; overflow-wrap: anywhere; }
 .panel.firing { border-color: var(--fail); background: #fdf6f6; }
 .alarm-name { font-weight: 600; color: var(--fail); }
 .desc { color: var(--muted); font-size: 12px; max-width: 60ch; }
@@ -398,6 +400,26 @@ const SCRIPT = String.raw`
     ]);
   }
 
+  // Every failed attempt of the job, oldest first: what happened before the last error.
+  // Histories the operator opened stay open across the 5-second refresh.
+  var openHistories = {};
+  function attemptHistory(jobId, attempts, nowIso) {
+    if (!attempts || attempts.length === 0) return null;
+    var list = el('ol', { cls: 'attempts' }, attempts.map(function (a) {
+      return el('li', { attrs: { 'data-testid': 'attempt', title: new Date(a.at).toLocaleString() } }, [
+        el('span', { text: 'attempt ' + a.attempt + ' · ' + ago(a.at, nowIso) + (a.retryable ? '' : ' · final') + ': ', cls: 'kind' }),
+        el('span', { text: a.error }),
+      ]);
+    }));
+    var details = el('details', { attrs: { 'data-testid': 'attempt-history' } }, [
+      el('summary', { text: attempts.length === 1 ? '1 failed attempt' : attempts.length + ' failed attempts', cls: 'kind' }),
+      list,
+    ]);
+    details.open = Boolean(openHistories[jobId]);
+    details.addEventListener('toggle', function () { if (details.open) openHistories[jobId] = true; else delete openHistories[jobId]; });
+    return details;
+  }
+
   function render(d) {
     var s = d.stats;
     setCount('count-queued', s.queued);
@@ -437,7 +459,10 @@ const SCRIPT = String.raw`
         ]),
         el('td', {}, [el('div', { text: clientName(f.clientName) }), el('div', { text: f.jobType, cls: 'id' })]),
         el('td', { text: f.attempts + ' / ' + f.maxAttempts, cls: 'num' }),
-        el('td', {}, [el('div', { text: f.lastError === null ? '(no error recorded)' : f.lastError, cls: 'err', attrs: { 'data-testid': 'failure-error', title: f.lastError } })]),
+        el('td', {}, [
+          el('div', { text: f.lastError === null ? '(no error recorded)' : f.lastError, cls: 'err', attrs: { 'data-testid': 'failure-error', title: f.lastError } }),
+          attemptHistory(f.id, f.attemptErrors, d.generatedAt),
+        ]),
         el('td', {}, [f.retryable
           ? actionButton('Retry', 'retry-button', f.id, 'retry', 'primary')
           // Retrying it now would fail it again at once: its dependency has not completed.

@@ -81,6 +81,16 @@ export interface FailedJob {
   retryable: boolean;
   /** The first dependency that is not completed, when there is one. */
   retryBlockedBy: string | null;
+  /** Its failed attempts, oldest first (the last 10; each error cut to 500 characters). */
+  attemptErrors: FailedAttempt[];
+}
+
+export interface FailedAttempt {
+  at: string;
+  attempt: number;
+  error: string;
+  /** Whether another attempt was allowed to follow. */
+  retryable: boolean;
 }
 
 /** A rate limit and what it holds back now. */
@@ -228,9 +238,14 @@ SELECT
             left(f.last_error, 2000) AS last_error, f.finished_at,
             (SELECT d.depends_on FROM job_dependencies d JOIN summary_jobs p ON p.id = d.depends_on
              WHERE d.job_id = f.id AND p.status <> 'completed'
-             ORDER BY d.depends_on LIMIT 1) AS retry_blocked_by
+             ORDER BY d.depends_on LIMIT 1) AS retry_blocked_by,
+            (SELECT coalesce(json_agg(json_build_object('at', e->>'at', 'attempt', (e->>'attempt')::int,
+                                                        'error', left(e->>'error', 500), 'retryable', (e->>'retryable')::boolean)
+                                      ORDER BY x.n), '[]')
+             FROM jsonb_array_elements(f.attempt_errors) WITH ORDINALITY AS x(e, n)
+             WHERE x.n > jsonb_array_length(f.attempt_errors) - 10) AS attempt_errors
      FROM (
-       SELECT id, client_id, job_type, attempts, max_attempts, last_error, finished_at FROM summary_jobs
+       SELECT id, client_id, job_type, attempts, max_attempts, last_error, finished_at, attempt_errors FROM summary_jobs
        WHERE finished_at > now() - $1 * interval '1 minute' AND status = 'failed'
        ORDER BY finished_at DESC, id DESC
        LIMIT $2
@@ -290,6 +305,7 @@ interface DashboardRow {
     last_error: string | null;
     finished_at: string;
     retry_blocked_by: string | null;
+    attempt_errors: FailedAttempt[];
   }[];
   rate_limits: {
     scope: 'client' | 'job_type';
@@ -368,6 +384,7 @@ export async function dashboardData(db: Db, opts: DashboardOptions = {}): Promis
       finishedAt: iso(f.finished_at),
       retryable: f.retry_blocked_by === null,
       retryBlockedBy: f.retry_blocked_by,
+      attemptErrors: f.attempt_errors.map((a) => ({ at: iso(a.at), attempt: a.attempt, error: a.error, retryable: a.retryable })),
     })),
     nextJobs: r.next_jobs.map((n) => ({
       id: n.id,
