@@ -71,18 +71,40 @@ function localSecret(name: string, make: () => string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+const embeddedServer = (port: number | undefined) =>
+  startEmbeddedPostgres({ dataDir: join(LOCAL_DIR, 'pgdata'), persistent: true, port, onNotice: (line) => console.log(line) });
+
+/**
+ * The embedded server is part of local mode: if it dies (killed, out of
+ * memory), it is started again on the same port and the pool reconnects by
+ * itself; meanwhile the API answers 503 and DatabaseErrors fires.
+ */
+function watchEmbeddedServer(): void {
+  let restarting = false;
+  const timer = setInterval(() => {
+    const server = started.embedded;
+    if (!server || stopRequested || restarting || server.running()) return;
+    restarting = true;
+    console.error(`the embedded PostgreSQL server (pid ${server.pid}) exited unexpectedly; starting it again on port ${server.port}`);
+    embeddedServer(server.port)
+      .then((again) => {
+        started.embedded = again;
+        console.error(`the embedded PostgreSQL server is back (pid ${again.pid})`);
+      })
+      .catch((err) => console.error(`starting the embedded PostgreSQL server again failed (${(err as Error).message}); trying again`))
+      .finally(() => (restarting = false));
+  }, 2000);
+  timer.unref();
+  started.timers.push(timer);
+}
+
 async function startDatabase(): Promise<void> {
   if (process.env.DATABASE_URL) return;
   // The port of the last run when it is still free, so the stored URL stays valid.
   const stored = storedDatabasePort(LOCAL_DIR);
-  const port = Number(process.env.LOCAL_PG_PORT) || (stored && (await portIsFree(stored)) ? stored : undefined);
-  const server = await startEmbeddedPostgres({
-    dataDir: join(LOCAL_DIR, 'pgdata'),
-    persistent: true,
-    port,
-    onNotice: (line) => console.log(line),
-  });
+  const server = await embeddedServer(Number(process.env.LOCAL_PG_PORT) || (stored && (await portIsFree(stored)) ? stored : undefined));
   started.embedded = server;
+  watchEmbeddedServer();
   const admin = new Client({ connectionString: server.url('postgres') });
   await admin.connect();
   try {

@@ -12,6 +12,7 @@ import { freePort } from '../lambda/local/embedded-postgres';
  *     are claimed: exit 0 within seconds; after a restart every job completes
  *     with exactly one attempt, long before a lease could lapse;
  *   - SIGTERM to the process alone: the same clean exit;
+ *   - the embedded server killed under it: started again, the API recovers;
  *   - SIGKILL to the group: the server it leaves behind is found and reused;
  *   - `npm run clients -- create` reaches the embedded database while it runs.
  */
@@ -158,6 +159,15 @@ it('stops cleanly on Ctrl-C and SIGTERM without spending an attempt, and starts 
     });
     expect(done.attempts).toBe(1);
   }
+
+  // The embedded server dies under it: local mode starts it again and the API recovers by itself.
+  const serverPid = Number(readFileSync(serverPidFile(), 'utf8').split('\n')[0]);
+  process.kill(serverPid, 'SIGKILL');
+  await waitFor('the API to answer 503 without its database', async () => (await fetch(url('/health'))).status === 503);
+  await healthy();
+  expect(output).toMatch(/the embedded PostgreSQL server is back/);
+  const afterRestart = await upload(acmeKey!, DOC(4));
+  await waitFor('a job after the server restart to complete', async () => (await job(acmeKey!, afterRestart)).status === 'completed');
 
   // 4. SIGTERM to the process alone: the same clean exit.
   const second = exited(child);

@@ -40,6 +40,8 @@ export interface RunningPostgres {
   stop: () => Promise<void>;
   /** Asks for a fast shutdown and returns at once: for a forced exit. */
   stopNow: () => void;
+  /** Whether the server process is still there. */
+  running: () => boolean;
 }
 
 export interface EmbeddedPostgresOptions {
@@ -207,6 +209,7 @@ function handle(pid: number, port: number, origin: RunningPostgres['origin'], op
         // already gone
       }
     },
+    running: () => isPostgres(pid),
   };
 }
 
