@@ -32,6 +32,17 @@ interface Totals {
 }
 
 type System = 'project' | 'lead3' | 'previous';
+type KeywordSource = 'project' | 'previous' | 'termFrequency';
+
+interface KeywordTotals {
+  count: number;
+  /** Keywords whose every word is in the highlights. */
+  whole: number;
+  /** Sum over keywords of the share of their words in the highlights. */
+  words: number;
+  /** Share of the highlights' content words that some keyword contains. */
+  coverage: number;
+}
 const SYSTEMS: System[] = ['project', 'lead3', 'previous'];
 
 async function main(): Promise<void> {
@@ -46,10 +57,8 @@ async function main(): Promise<void> {
   const summarizer = extractiveSummarizer();
   const perStory: Array<Record<System, Totals>> = [];
   const ms: number[] = [];
-  const keywordHits = { project: 0, previous: 0, termFrequency: 0 };
-  const keywordWordHits = { project: 0, previous: 0, termFrequency: 0 };
-  const keywordCounts = { project: 0, previous: 0, termFrequency: 0 };
-  const coverage = { project: 0, previous: 0, termFrequency: 0 };
+  const keywordRows: Array<Record<KeywordSource, KeywordTotals>> = [];
+  const previousMs: number[] = [];
 
   for (const story of stories) {
     const reference = story.highlights.join('\n');
@@ -57,7 +66,9 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const result = await summarizer.summarize({ content, contentType: 'text/plain' }, { maxSentences: SUMMARY_SENTENCES });
     ms.push(performance.now() - t0);
+    const t1 = performance.now();
     const previous = await previousSummarize(story.article, SUMMARY_SENTENCES);
+    previousMs.push(performance.now() - t1);
     const lead3 = splitSentences(story.article).slice(0, SUMMARY_SENTENCES);
     const outputs: Record<System, string[]> = { project: result.sentences, lead3, previous: previous.sentences };
     const row = {} as Record<System, Totals>;
@@ -79,17 +90,21 @@ async function main(): Promise<void> {
       const tokens = rougeTokens(keyword);
       return tokens.length === 0 ? 0 : tokens.filter((t) => highlightTokens.has(t)).length / tokens.length;
     };
+    const keywordRow = {} as Record<KeywordSource, KeywordTotals>;
     for (const [name, keywords] of [
       ['project', result.keywords],
       ['previous', previous.keywords],
       ['termFrequency', topTermFrequency(story.article, KEYWORDS)],
     ] as const) {
-      keywordCounts[name] += keywords.length;
-      keywordHits[name] += keywords.filter(inHighlights).length;
-      keywordWordHits[name] += keywords.reduce((sum, k) => sum + wordShare(k), 0);
       const covered = new Set(keywords.flatMap((k) => rougeTokens(k)));
-      coverage[name] += highlightContent.size === 0 ? 0 : [...highlightContent].filter((t) => covered.has(t)).length / highlightContent.size;
+      keywordRow[name] = {
+        count: keywords.length,
+        whole: keywords.filter(inHighlights).length,
+        words: keywords.reduce((sum, k) => sum + wordShare(k), 0),
+        coverage: highlightContent.size === 0 ? 0 : [...highlightContent].filter((t) => covered.has(t)).length / highlightContent.size,
+      };
     }
+    keywordRows.push(keywordRow);
   }
 
   const halves: Array<[string, number, number]> = [
@@ -107,15 +122,23 @@ async function main(): Promise<void> {
       console.log(`${label.padEnd(38)}${system.padEnd(9)}${pct('r1')} ${pct('r2')} ${pct('rl')}  ${mean('words').toFixed(1).padStart(5)}`);
     }
   }
-  const sorted = [...ms].sort((a, b) => a - b);
-  const quantile = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  console.log(`ms per article (project, extraction included): median ${quantile(0.5).toFixed(2)}, p95 ${quantile(0.95).toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}`);
+  const timing = (label: string, values: readonly number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const quantile = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+    console.log(`ms per article, ${label}: median ${quantile(0.5).toFixed(2)}, p95 ${quantile(0.95).toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}`);
+    return quantile(0.5);
+  };
+  const projectMedian = timing('project (extraction included)', ms);
+  const previousMedian = timing('previous (same run)', previousMs);
+  console.log(`median ratio project / previous: ${(projectMedian / previousMedian).toFixed(2)}`);
   console.log('keywords against the highlights (stemmed): keywords wholly in them / their words in them / highlight content words covered');
-  for (const name of ['project', 'previous', 'termFrequency'] as const) {
-    const pct = (x: number, of: number) => `${((100 * x) / of).toFixed(1)}%`.padStart(6);
-    console.log(
-      `  ${name.padEnd(14)} ${pct(keywordHits[name], keywordCounts[name])} ${pct(keywordWordHits[name], keywordCounts[name])} ${pct(coverage[name], stories.length)}   (${keywordCounts[name]} keywords)`,
-    );
+  for (const [label, from, to] of halves) {
+    for (const name of ['project', 'previous', 'termFrequency'] as const) {
+      const rows = keywordRows.slice(from, to).map((r) => r[name]);
+      const sum = (k: keyof KeywordTotals) => rows.reduce((s, r) => s + r[k], 0);
+      const pct = (x: number, of: number) => `${((100 * x) / of).toFixed(1)}%`.padStart(6);
+      console.log(`${label.padEnd(38)}${name.padEnd(14)} ${pct(sum('whole'), sum('count'))} ${pct(sum('words'), sum('count'))} ${pct(sum('coverage'), rows.length)}`);
+    }
   }
 }
 
