@@ -8,13 +8,12 @@
  *   CloudWatch + SNS -> the stack's alarm rules evaluated here, paging the console,
  *                    ALERTS_FILE and ALERT_WEBHOOK_URL
  *
- * This process owns shutdown. On SIGINT, SIGTERM or SIGHUP (to the process or to
- * its whole group, as Ctrl-C sends it): stop accepting HTTP, let the processor
- * finish its running jobs and release the ones it claimed but did not start,
- * close the pool, stop the embedded server, exit 0. The same signal again forces
- * the exit (130). A crash (an uncaught error) delivers a `LocalModeCrashed` alert,
- * shuts down the same way and exits 1: a process whose state is unknown is not
- * kept running; whoever runs it restarts it.
+ * This process owns shutdown (lambda/local/lifecycle.ts): on SIGINT, SIGTERM or
+ * SIGHUP, to the process or to its whole group as Ctrl-C sends it, stop accepting
+ * HTTP, let the processor finish its running jobs and release the ones it
+ * claimed but did not start, close the pool, stop the embedded server, exit 0.
+ * The same signal again forces the exit (130). An uncaught error delivers a
+ * `LocalModeCrashed` alert, stops the same way and exits 1.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,6 +36,7 @@ import { jobWork } from '../lambda/core/work';
 import { AlarmEvaluator, consoleSink, fileSink, webhookSink, type AlertSink } from '../lambda/local/alerts';
 import { EmbeddedPostgresError, portIsFree, startEmbeddedPostgres, type RunningPostgres } from '../lambda/local/embedded-postgres';
 import { lambdaContext, startHttpServer, type RunningHttpServer } from '../lambda/local/http';
+import { installLifecycle } from '../lambda/local/lifecycle';
 import { localDatabaseUrlFile, localDir, storedDatabasePort, writeLocalDatabaseUrl } from '../lambda/local/local-state';
 
 const LOCAL_DIR = localDir();
@@ -49,8 +49,6 @@ const PROCESSOR_TIMEOUT_MS = 5 * 60_000;
 const DB_NAME = 'summary_jobs';
 /** In-flight HTTP requests get this long to finish once the server stops accepting. */
 const HTTP_DRAIN_MS = 2000;
-/** A crashed process tries an orderly shutdown for this long before it exits anyway. */
-const CRASH_SHUTDOWN_MS = 10_000;
 
 /** Everything started so far; shutdown stops what exists, in order. */
 const started: {
@@ -83,7 +81,7 @@ function watchEmbeddedServer(): void {
   let restarting = false;
   const timer = setInterval(() => {
     const server = started.embedded;
-    if (!server || stopRequested || restarting || server.running()) return;
+    if (!server || lifecycle.stopping() || restarting || server.running()) return;
     restarting = true;
     console.error(`the embedded PostgreSQL server (pid ${server.pid}) exited unexpectedly; starting it again on port ${server.port}`);
     embeddedServer(server.port)
@@ -209,7 +207,7 @@ async function main(): Promise<void> {
     if (err.code === 'EADDRINUSE') throw new ConfigError(`port ${PORT} on ${HOST} is in use (another \`npm start\`?); set PORT to another port`);
     throw err;
   });
-  if (stopRequested) return;
+  if (lifecycle.stopping()) return;
   invokeProcessor();
 
   const url = started.http.url;
@@ -257,67 +255,10 @@ async function stopInOrder(): Promise<void> {
   if (started.embedded) await step('stopping the embedded PostgreSQL server', () => started.embedded!.stop());
 }
 
-let stopRequested: string | null = null;
-let stopRequestedAt = 0;
-let startup: Promise<void> = Promise.resolve();
-/**
- * A signal repeated within this time is a copy, not a second Ctrl-C: a parent
- * that relays signals (npm, tsx's CLI) sends the group's SIGINT a second time.
- */
-const RELAYED_COPY_MS = 1000;
-
-function onSignal(signal: NodeJS.Signals): void {
-  if (stopRequested && Date.now() - stopRequestedAt < RELAYED_COPY_MS) return;
-  if (stopRequested) {
-    // The second signal: leave now. Jobs still running are retried once their lease lapses.
-    console.error(`${signal} again: exiting at once; running jobs will be retried after their lease lapses`);
-    started.embedded?.stopNow();
-    process.exit(130);
-  }
-  stopRequested = signal;
-  stopRequestedAt = Date.now();
-  console.error(`${signal}: shutting down (running jobs finish, claimed ones go back to the queue); ${signal} again forces the exit`);
-  // Whatever is still starting is allowed to finish starting, so that it can be stopped.
-  void startup
-    .catch(() => undefined)
-    .then(stopInOrder)
-    .then(() => process.exit(0));
-}
-
-function crash(err: unknown): void {
-  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  if (stopRequested) {
-    // Already on the way out: no second shutdown.
-    console.error(`local mode crashed while stopping: ${message}`);
-    process.exit(1);
-  }
-  stopRequested = 'crash';
-  console.error(`local mode crashed: ${message}\nshutting down; jobs it could not finish are retried after their lease lapses. Restart it with \`npm start\`.`);
-  const alert = {
-    alarm: 'LocalModeCrashed',
-    state: 'ALARM' as const,
-    at: new Date().toISOString(),
-    reason: err instanceof Error ? err.message : String(err),
-    description: 'The local-mode process (API, processor and alarm evaluation) hit an unexpected error and exited with status 1. Restart it with `npm start`; the error and its stack are on its console.',
-  };
-  const deliveries = started.sinks.map((sink) => Promise.resolve().then(() => sink(alert)).catch(() => undefined));
-  const bounded = <T>(p: Promise<T>) => Promise.race([p, delay(CRASH_SHUTDOWN_MS, undefined, { ref: false })]);
-  void bounded(Promise.all(deliveries))
-    .then(() => bounded(stopInOrder()))
-    .finally(() => process.exit(1));
-}
-
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
-process.on('uncaughtException', crash);
-process.on('unhandledRejection', crash);
-
-startup = main();
-startup.catch(async (err) => {
-  // Expected situations get one line; anything else its stack.
-  const expected = err instanceof ConfigError || err instanceof EmbeddedPostgresError;
-  console.error(`local mode failed to start: ${expected ? err.message : ((err as Error).stack ?? err)}`);
-  if (stopRequested) return;
-  stopRequested = 'startup failure';
-  await stopInOrder();
-  process.exit(1);
+const lifecycle = installLifecycle({
+  stop: stopInOrder,
+  forceStop: () => started.embedded?.stopNow(),
+  sinks: () => started.sinks,
+  expected: (err) => err instanceof ConfigError || err instanceof EmbeddedPostgresError,
 });
+lifecycle.starting(main());
