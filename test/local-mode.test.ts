@@ -14,7 +14,8 @@ import { freePort } from '../lambda/local/embedded-postgres';
  *   - SIGTERM to the process alone: the same clean exit;
  *   - the embedded server killed under it: started again, the API recovers;
  *   - SIGKILL to the group: the server it leaves behind is found and reused;
- *   - `npm run clients -- create` reaches the embedded database while it runs.
+ *   - `npm run clients -- create` and `npm run migrate` reach the embedded
+ *     database while it runs (its URL is kept in LOCAL_DIR/database-url).
  */
 
 const ROOT = join(__dirname, '..');
@@ -134,6 +135,8 @@ it('stops cleanly on Ctrl-C and SIGTERM without spending an attempt, and starts 
     cwd: ROOT,
     env: envWithoutDatabase({ LOCAL_DIR: localDir }),
   });
+  const migrated = await promisify(execFile)('npm', ['run', '--silent', 'migrate'], { cwd: ROOT, env: envWithoutDatabase({ LOCAL_DIR: localDir }) });
+  expect(migrated.stdout).toContain('database is up to date');
   const acmeKey = /API key[^:]*: (\S+)/.exec(created.stdout)?.[1];
   expect(acmeKey).toBeDefined();
   const ids = [await upload(acmeKey!, DOC(1)), await upload(acmeKey!, DOC(2)), await upload(acmeKey!, DOC(3))];
