@@ -2,7 +2,7 @@ import { analyzeText, type AnalyzedSentence } from './analyze-text';
 import { checkMaxSentences } from './check-max-sentences';
 import { checkpoint } from './checkpoint';
 import { extractText } from './extract-text';
-import { isCjk } from './language';
+import { writesWithoutSpaces } from './language';
 import { rankSentences, type Genre } from './rank-sentences';
 import type { Summarizer, SummaryResult } from './types';
 
@@ -67,7 +67,7 @@ export function extractiveSummarizer(): Summarizer {
  */
 function summaryCandidates(sentences: readonly AnalyzedSentence[], count: number, language: string): number[] {
   const indices = (keep: (s: AnalyzedSentence) => boolean) => sentences.flatMap((s, i) => (keep(s) ? [i] : []));
-  const cjk = isCjk(language);
+  const cjk = writesWithoutSpaces(language);
   const usable = (s: AnalyzedSentence) => s.kind !== 'fragment' && s.text.length <= MAX_SENTENCE_CHARACTERS;
   const substantial = (s: AnalyzedSentence) =>
     usable(s) &&
@@ -90,7 +90,7 @@ function genreOf(sentences: readonly AnalyzedSentence[]): Genre {
 
 /** Items and fragments have no full stop of their own; one is added between them so the summary reads as sentences. */
 function joinSentences(sentences: readonly string[], language: string): string {
-  const cjk = isCjk(language);
+  const cjk = writesWithoutSpaces(language);
   return sentences
     .map((s, i) => (i < sentences.length - 1 && !CLOSED.test(s) ? `${s}${cjk ? '。' : '.'}` : s))
     .join(cjk ? '' : ' ');

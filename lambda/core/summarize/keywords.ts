@@ -1,5 +1,5 @@
 import type { AnalyzedSentence } from './analyze-text';
-import { isCjk } from './language';
+import { isCjk, writesWithoutSpaces } from './language';
 import { pageRank, type Graph } from './page-rank';
 
 const KEYWORD_COUNT = 8;
@@ -116,7 +116,7 @@ export function topKeywords(sentences: readonly AnalyzedSentence[], display: rea
   }
   candidates.sort((a, b) => b.score - a.score || b.ids.length - a.ids.length || a.first - b.first);
 
-  const joiner = isCjk(language) ? '' : ' ';
+  const joiner = writesWithoutSpaces(language) ? '' : ' ';
   const used = new Set<number>();
   const chosen: string[] = [];
   for (const candidate of candidates) {

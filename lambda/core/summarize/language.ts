@@ -54,7 +54,12 @@ function sampleOf(text: string): string {
   return `${text.slice(0, half)} ${text.slice(middle, middle + half)}`;
 }
 
-/** Chinese, Japanese and Korean: words are not separated by spaces and sentences end in full-width marks. */
+/** Chinese, Japanese and Korean: short words (two syllables or characters are a word), no capital letters. */
 export function isCjk(language: string): boolean {
   return language === 'zh' || language === 'ja' || language === 'ko';
+}
+
+/** Chinese and Japanese: words are not separated by spaces and sentences end in full-width marks. */
+export function writesWithoutSpaces(language: string): boolean {
+  return language === 'zh' || language === 'ja';
 }

@@ -1,4 +1,4 @@
-import { isCjk } from './language';
+import { writesWithoutSpaces } from './language';
 
 /*
  * Intl.Segmenter's cost grows faster than linearly with the length of the
@@ -187,7 +187,7 @@ function insideToken(previous: string, previousRaw: string, next: string): boole
 
 /** Unpunctuated text returned whole would be one "sentence" of hundreds of words: cut it into readable chunks. */
 function chunkUnpunctuated(sentence: string, language: string): string[] {
-  if (isCjk(language) || CJK_CHAR.test(sentence.slice(0, 20))) {
+  if (writesWithoutSpaces(language) || (!sentence.includes(' ') && CJK_CHAR.test(sentence.slice(0, 20)))) {
     if (sentence.length <= MAX_UNPUNCTUATED_CJK) return [sentence];
     return chunkBy([...sentence], CHUNK_CJK, (c) => /[、，；,;]/.test(c), '');
   }
