@@ -86,10 +86,16 @@ export class SummaryJobsStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: api.restApi.url, description: 'Base URL of the REST API' });
     new CfnOutput(this, 'AdminKeyCommand', { value: adminKey, description: 'Prints the admin credential (x-api-key for /admin routes and the dashboard)' });
     new CfnOutput(this, 'CreateClientCommand', {
+      // The admin key travels through a pipe into curl's headers (-H @-), never
+      // into a command line where other users of the machine could read it.
       value:
-        `curl -sS -X POST ${api.restApi.url}admin/clients -H "x-api-key: $(${adminKey})" ` +
+        `${adminKey} | sed 's/^/x-api-key: /' | curl -sS -X POST ${api.restApi.url}admin/clients -H @- ` +
         `-H 'content-type: application/json' -d '{"name":"CLIENT_NAME"}'`,
       description: 'Creates a client and prints its API key (shown once, only its hash is stored)',
+    });
+    new CfnOutput(this, 'FireTestAlarmCommand', {
+      value: `aws cloudwatch set-alarm-state --alarm-name ${alarms.alarms[0]!.alarmName} --state-value ALARM --state-reason 'Testing the alert path'`,
+      description: 'Sends one alarm notification to the alert topic now (the alarm returns to its real state at its next evaluation, with an OK notification)',
     });
     new CfnOutput(this, 'OperatorDashboardUrl', { value: `${api.restApi.url}dashboard`, description: 'The service dashboard page (asks for the admin key)' });
     new CfnOutput(this, 'CloudWatchDashboardName', { value: dashboard.dashboard.dashboardName, description: 'Metrics dashboard in the CloudWatch console' });

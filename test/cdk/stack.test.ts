@@ -706,6 +706,19 @@ describe('outputs', () => {
     expect(outputs[name]).toBeDefined();
   });
 
+  it('create a client without putting the admin key on a command line', () => {
+    const command = JSON.stringify(outputs.CreateClientCommand!.Value);
+    expect(command).toContain('aws secretsmanager get-secret-value --secret-id ');
+    expect(command).toContain("| sed 's/^/x-api-key: /' | curl ");
+    expect(command).toContain(' -H @- ');
+    expect(command).not.toContain('$(');
+  });
+
+  it('tell the operator how to fire one alarm by hand, to see the alert arrive', () => {
+    const [, parts] = (outputs.FireTestAlarmCommand!.Value as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+    expect(parts).toEqual(['aws cloudwatch set-alarm-state --alarm-name ', { Ref: expect.stringMatching(/^Alarms/) }, expect.stringMatching(/^ --state-value ALARM --state-reason /)]);
+  });
+
   it('tell the operator how to read the admin key', () => {
     expect(JSON.stringify(outputs.AdminKeyCommand!.Value)).toContain('aws secretsmanager get-secret-value --secret-id ');
   });
