@@ -100,14 +100,16 @@ export class Processor extends Construct {
           beforeInstall: () => [],
           // Files beside index.js that worker threads load by path: the PDF
           // reader (pure JavaScript, about 1.6 MB) and the summarizing worker,
-          // bundled like the handler (skipped while its source does not exist).
+          // bundled like the handler (skipped while its source does not exist),
+          // without a source map: the pool hands back only an error's message,
+          // and the map would be 0.43 MB of a 5 MB budget.
           afterBundling: (_inputDir: string, outputDir: string) => [
             `mkdir -p "${outputDir}/unpdf"`,
             ...PDF_READER_FILES.map((file) => `cp "${file}" "${outputDir}/unpdf/"`),
             ...(existsSync(SUMMARIZE_WORKER_ENTRY)
               ? [
                   `"${ESBUILD}" "${SUMMARIZE_WORKER_ENTRY}" --bundle --platform=node --target=${BUNDLE_TARGET} --format=cjs --minify ` +
-                    `--sourcemap --sources-content=false --external:@aws-sdk/* --log-level=warning --outfile="${outputDir}/summarize-worker.js"`,
+                    `--external:@aws-sdk/* --log-level=warning --outfile="${outputDir}/summarize-worker.js"`,
                 ]
               : []),
           ],
