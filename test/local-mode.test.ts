@@ -168,7 +168,7 @@ it('stops cleanly on Ctrl-C and SIGTERM without spending an attempt, and starts 
   process.kill(serverPid, 'SIGKILL');
   await waitFor('the API to answer 503 without its database', async () => (await fetch(url('/health'))).status === 503);
   await healthy();
-  expect(output).toMatch(/the embedded PostgreSQL server is back/);
+  await waitFor('the restart to be reported', async () => /the embedded PostgreSQL server is back/.test(output));
   const afterRestart = await upload(acmeKey!, DOC(4));
   await waitFor('a job after the server restart to complete', async () => (await job(acmeKey!, afterRestart)).status === 'completed');
 
