@@ -37,7 +37,7 @@ import { AlarmEvaluator, consoleSink, fileSink, webhookSink, type AlertSink } fr
 import { EmbeddedPostgresError, portIsFree, startEmbeddedPostgres, type RunningPostgres } from '../lambda/local/embedded-postgres';
 import { lambdaContext, startHttpServer, type RunningHttpServer } from '../lambda/local/http';
 import { installLifecycle } from '../lambda/local/lifecycle';
-import { localDatabaseUrlFile, localDir, storedDatabasePort, writeLocalDatabaseUrl } from '../lambda/local/local-state';
+import { claimLocalDir, LocalDirInUseError, localDatabaseUrlFile, localDir, storedDatabasePort, writeLocalDatabaseUrl } from '../lambda/local/local-state';
 
 const LOCAL_DIR = localDir();
 const PORT = Number(process.env.PORT ?? 3000);
@@ -59,6 +59,7 @@ const started: {
   current: Promise<unknown> | null;
   sinks: AlertSink[];
   pool: boolean;
+  releaseLocalDir?: () => void;
 } = { timers: [], processor: new AbortController(), current: null, sinks: [consoleSink()], pool: false };
 
 function localSecret(name: string, make: () => string): string {
@@ -147,6 +148,7 @@ function withTestOnlyDelay(work: JobWork): JobWork {
 }
 
 async function main(): Promise<void> {
+  started.releaseLocalDir = claimLocalDir(LOCAL_DIR);
   await startDatabase();
   process.env.LOCAL_SECRETS_DIR = join(LOCAL_DIR, 'secrets');
   const pool = await getPool();
@@ -253,12 +255,13 @@ async function stopInOrder(): Promise<void> {
   // 3. The pool, then the server it talks to.
   if (started.pool) await step('closing the database pool', closePool);
   if (started.embedded) await step('stopping the embedded PostgreSQL server', () => started.embedded!.stop());
+  started.releaseLocalDir?.();
 }
 
 const lifecycle = installLifecycle({
   stop: stopInOrder,
   forceStop: () => started.embedded?.stopNow(),
   sinks: () => started.sinks,
-  expected: (err) => err instanceof ConfigError || err instanceof EmbeddedPostgresError,
+  expected: (err) => err instanceof ConfigError || err instanceof EmbeddedPostgresError || err instanceof LocalDirInUseError,
 });
 lifecycle.starting(main());

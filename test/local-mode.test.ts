@@ -14,6 +14,7 @@ import { freePort } from '../lambda/local/embedded-postgres';
  *   - SIGTERM to the process alone: the same clean exit;
  *   - the embedded server killed under it: started again, the API recovers;
  *   - SIGKILL to the group: the server it leaves behind is found and reused;
+ *   - a second `npm start` on the same LOCAL_DIR refuses, leaving the first alone;
  *   - `npm run clients -- create` and `npm run migrate` reach the embedded
  *     database while it runs (its URL is kept in LOCAL_DIR/database-url).
  */
@@ -34,13 +35,13 @@ function envWithoutDatabase(extra: Record<string, string>): NodeJS.ProcessEnv {
   return env;
 }
 
-function start(): ChildProcess {
+function start(portOfThisOne = port): ChildProcess {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin', 'local.ts')], {
     cwd: ROOT,
     // Its own process group, as a shell gives a foreground job: kill(-pid) is Ctrl-C.
     detached: true,
     env: envWithoutDatabase({
-      PORT: String(port),
+      PORT: String(portOfThisOne),
       LOCAL_DIR: localDir,
       DEV_API_KEY: DEV_KEY,
       TEST_ONLY_JOB_DELAY_MS: String(JOB_DELAY_MS),
@@ -129,6 +130,13 @@ it('stops cleanly on Ctrl-C and SIGTERM without spending an attempt, and starts 
   const storedUrl = readFileSync(join(localDir, 'database-url'), 'utf8').trim();
   expect(storedUrl).toMatch(/^postgres:\/\/.*@127\.0\.0\.1:\d+\/summary_jobs$/);
   expect(output).toContain(storedUrl);
+
+  // A second `npm start` on the same directory refuses in one line, and leaves the first one's database alone.
+  const another = start(await freePort());
+  const refused = await exited(another);
+  expect(refused.code).toBe(1);
+  expect(output).toMatch(/local mode failed to start: another `npm start` \(pid \d+\) is running on /);
+  expect((await fetch(url('/health'))).status).toBe(200);
 
   // `npm run clients` without DATABASE_URL reaches the running embedded database, and its key works.
   const created = await promisify(execFile)('npm', ['run', '--silent', 'clients', '--', 'create', 'acme'], {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /**
@@ -10,7 +10,49 @@ import { join, resolve } from 'node:path';
  *   <LOCAL_DIR>/pgdata        the embedded server's data (and server.log)
  *   <LOCAL_DIR>/secrets       the dev and admin keys
  *   <LOCAL_DIR>/database-url  postgres://…@127.0.0.1:<port>/summary_jobs
+ *   <LOCAL_DIR>/local.pid     the process of the `npm start` that uses it
  */
+
+/** Another `npm start` runs on this LOCAL_DIR: expected, said in one line. */
+export class LocalDirInUseError extends Error {
+  override name = 'LocalDirInUseError';
+}
+
+function isLocalMode(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // A pid reused by an unrelated process after a crash is not a second local mode.
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('local.ts');
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Makes this process the one `npm start` on the directory: a second one would
+ * reuse the first one's embedded server and then stop it on its way out.
+ * A pid file left by a killed run is taken over. Returns the release.
+ */
+export function claimLocalDir(dir = localDir()): () => void {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'local.pid');
+  const other = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN;
+  if (Number.isInteger(other) && other > 0 && other !== process.pid && isLocalMode(other)) {
+    throw new LocalDirInUseError(`another \`npm start\` (pid ${other}) is running on ${dir}; stop it first, or give this one its own LOCAL_DIR and PORT`);
+  }
+  writeFileSync(file, `${process.pid}\n`);
+  return () => {
+    try {
+      if (Number(readFileSync(file, 'utf8').trim()) === process.pid) rmSync(file, { force: true });
+    } catch {
+      // gone already
+    }
+  };
+}
 
 export function localDir(env: Record<string, string | undefined> = process.env): string {
   return resolve(env.LOCAL_DIR || join(__dirname, '..', '..', '.local'));
