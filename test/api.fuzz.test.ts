@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { createClient } from '../lambda/core/clients';
-import { apiEvent, testApi } from './support/api';
+import { ADMIN_KEY, apiEvent, testApi } from './support/api';
 import { createTestDatabase, type TestDatabase } from './support/db';
 
 /**
@@ -158,6 +158,102 @@ describe('malformed requests', () => {
       ),
     );
     await fc.assert(fc.asyncProperty(badRoute, assertRejected), { numRuns: CASES });
+  });
+});
+
+describe('hostile input', () => {
+  const PROTO_NAMES = ['constructor', '__proto__', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__defineGetter__', 'prototype'];
+  /** An object with `name` as an own key, as a parsed gateway event has it. */
+  const named = (name: string, value: string): Record<string, string> => JSON.parse(`{${JSON.stringify(name)}:${JSON.stringify(value)}}`);
+  const loneSurrogate = fc.constantFrom('\ud800', '\udfff', 'a\ud83d', '\ude00b', 'x\udbff\ud800');
+  const day = 24 * 3600_000;
+  const impossibleDate = fc.oneof(
+    fc.constantFrom('2027-02-30T00:00:00Z', '2027-02-29T12:00:00Z', '2026-04-31T00:00:00Z', '2027-13-01T00:00:00Z', '2027-00-10T00:00:00Z'),
+    fc.constantFrom('0001-01-01T00:00:00Z', '1970-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '2027-01-01T24:00:00Z', '2027-01-01T10:60:00Z', '2027-01-01T10:00:60Z', '2027-01-01T10:00:00+24:00'),
+    fc.integer({ min: 2, max: 3650 }).map((d) => new Date(Date.now() - d * day).toISOString()),
+    fc.integer({ min: 367, max: 3650 }).map((d) => new Date(Date.now() + d * day).toISOString()),
+  );
+  const encoding = fc.constantFrom('gzip', 'br', 'deflate', 'compress', 'zstd', 'GZIP', 'gzip, identity', 'x-gzip');
+  const badPath = fc.constantFrom('//admin/stats', '//stats', '/jobs//', '//jobs', '/./stats', '/jobs/../admin/stats', '/admin/../stats', '/admin//clients', '/uploads/.', '/%2e%2e/admin/stats', 'admin/stats', '');
+
+  it('prototype names in query and header names: 4xx, never 5xx', async () => {
+    const name = fc.constantFrom(...PROTO_NAMES);
+    const req = fc.oneof(
+      // As unknown query fields on routes that check their query.
+      fc.record({ name, value: weird, alsoHeader: fc.boolean() }).chain(({ name: n, value, alsoHeader }) =>
+        fc.constantFrom(
+          apiEvent('GET', '/jobs', { headers: { ...as(key), ...(alsoHeader ? named(n, value) : {}) }, query: named(n, value) }),
+          apiEvent('POST', '/uploads', { headers: { ...as(key, { 'content-type': 'text/plain' }), ...(alsoHeader ? named(n, value) : {}) }, body: 'A document.', query: named(n, value) }),
+        ),
+      ),
+      // As header names (and query names) on requests refused for their key: none (401) or a client's on an admin route (403).
+      fc.record({ name, value: weird, path: fc.constantFrom('/jobs', '/stats', '/schedules', `/jobs/{id}`, '/admin/stats', '/admin/clients') }).chain(({ name: n, value, path }) =>
+        fc.constantFrom(
+          apiEvent('GET', path.replace('{id}', jobId), { headers: named(n, value), query: named(n, value) }),
+          apiEvent('GET', '/admin/stats', { headers: { ...named(n, value), ...as(key) }, query: named(n, value) }),
+        ),
+      ),
+    );
+    await fc.assert(fc.asyncProperty(req, assertRejected), { numRuns: CASES });
+  });
+
+  it('lone surrogates in filenames, JSON strings and keys, query values and headers', async () => {
+    const req = fc.oneof(
+      loneSurrogate.map((s) => apiEvent('POST', '/uploads', { headers: as(key, json), body: `{"content":"ok text","filename":${JSON.stringify(`f${s}.txt`)}}` })),
+      loneSurrogate.map((s) => apiEvent('POST', '/uploads', { headers: as(key, json), body: JSON.stringify({ content: `text ${s} more text` }) })),
+      loneSurrogate.map((s) => apiEvent('POST', '/uploads', { headers: as(key, json), body: `{${JSON.stringify(s)}:1,"content":"a"}` })),
+      loneSurrogate.map((s) => apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': 'text/plain' }), body: 'A document.', query: { filename: `f${s}` } })),
+      loneSurrogate.map((s) => apiEvent('POST', '/schedules', { headers: as(key, json), body: JSON.stringify({ name: 'n', cron: `0 7 * * *${s}` }) })),
+      loneSurrogate.map((s) => apiEvent('GET', '/jobs', { headers: as(key, { 'x-trace': s }) })),
+      loneSurrogate.map((s) => apiEvent('GET', `/jobs/${s}`, { headers: as(key) })),
+    );
+    await fc.assert(fc.asyncProperty(req, assertRejected), { numRuns: CASES });
+  });
+
+  it('impossible and out-of-range runAt, in JSON and in the query string', async () => {
+    const req = fc.record({ runAt: impossibleDate, inQuery: fc.boolean() }).map(({ runAt, inQuery }) =>
+      inQuery
+        ? apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': 'text/plain' }), body: 'A document.', query: { runAt } })
+        : apiEvent('POST', '/uploads', { headers: as(key, json), body: JSON.stringify({ content: 'ok text', options: { runAt } }) }),
+    );
+    await fc.assert(fc.asyncProperty(req, assertRejected), { numRuns: CASES });
+  });
+
+  it('content encodings, unknown charsets, invalid UTF-8 and duplicate headers', async () => {
+    const invalidUtf8 = fc.constantFrom([0xc3, 0x28], [0xa0, 0xa1], [0xe2, 0x28, 0xa1], [0xf0, 0x28, 0x8c, 0x28], [0xff], [0xed, 0xa0, 0x80]).map((b) => Buffer.concat([Buffer.from('Some text '), Buffer.from(b), Buffer.from(' more.')]));
+    const req = fc.oneof(
+      fc.record({ enc: encoding, type: fc.constantFrom('text/plain', 'application/json', 'application/pdf') }).map(({ enc, type }) =>
+        apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': type, 'Content-Encoding': enc }), body: type === 'application/json' ? '{"content":"ok text"}' : 'A document.' }),
+      ),
+      encoding.map((enc) => apiEvent('POST', '/schedules', { headers: as(key, { ...json, 'content-encoding': enc }), body: '{"name":"n","cron":"0 7 * * *"}' })),
+      fc.constantFrom('klingon', 'utf-9', 'x-user-defined-2', 'ebcdic', '""', 'utf-8-please', 'iso-8859-99').map((cs) =>
+        apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': `text/plain; charset=${cs}` }), body: 'A document.' }),
+      ),
+      fc.constantFrom('iso-8859-1', 'utf-16le', 'windows-1252', 'klingon').map((cs) =>
+        apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': `application/json; charset=${cs}` }), body: '{"content":"ok text"}' }),
+      ),
+      fc.record({ bytes: invalidUtf8, type: fc.constantFrom('text/plain', 'text/markdown', 'text/html', 'text/plain; charset=utf-8') }).map(({ bytes, type }) =>
+        apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': type }), body: bytes }),
+      ),
+      invalidUtf8.map((bytes) => apiEvent('POST', '/uploads', { headers: as(key, json), body: Buffer.concat([Buffer.from('{"content":"'), bytes, Buffer.from('"}')]) })),
+      fc.constantFrom('x-api-key', 'X-API-KEY', 'content-type', 'idempotency-key', 'content-encoding').map((name) =>
+        apiEvent('POST', '/uploads', {
+          headers: { 'x-api-key': key, 'content-type': 'text/plain', 'idempotency-key': 'dup-1', 'content-encoding': 'identity' },
+          repeatedHeaders: { [name]: [name.toLowerCase() === 'x-api-key' ? key : name.toLowerCase() === 'content-type' ? 'text/plain' : name.toLowerCase() === 'idempotency-key' ? 'dup-1' : 'identity', 'x'] },
+          body: 'A document.',
+        }),
+      ),
+      fc.constant(apiEvent('GET', '/admin/stats', { repeatedHeaders: { 'x-api-key': [key, ADMIN_KEY] } })),
+      fc.constant(apiEvent('GET', '/jobs', { repeatedHeaders: { 'x-api-key': [key, key] } })),
+    );
+    await fc.assert(fc.asyncProperty(req, assertRejected), { numRuns: CASES });
+  });
+
+  it('paths with empty or dot segments, with a client key, the admin key or none', async () => {
+    const req = fc.record({ path: badPath, method: fc.constantFrom('GET', 'POST', 'DELETE'), k: fc.constantFrom(key, ADMIN_KEY, undefined) }).map(({ path, method, k }) =>
+      apiEvent(method, path, { headers: k ? { 'x-api-key': k } : {} }),
+    );
+    await fc.assert(fc.asyncProperty(req, assertRejected), { numRuns: CASES });
   });
 });
 
