@@ -5,6 +5,10 @@
  *   claim    claimJobs + completeJobs with a no-op handler, B jobs per claim, W workers,
  *            next to a bare hand-written SKIP LOCKED queue (bench_bare) at B=100, W=4, and
  *            completeAndClaimJobs (the processor's loop: one statement per batch)
+ *   processor  runProcessor with a no-op job: 4 concurrent invocations, each with its own pool
+ *            (DB_POOL_MAX's default, as in Lambda), default settings, fair claim and priority
+ *            claim, next to the engine's completeAndClaimJobs at B=100 W=4 measured in the same
+ *            run; commits per job from pg_stat_database's xact_commit
  *   pgbench  pgbench (-c 4 -j 2) claiming one row with SKIP LOCKED and marking it done, in one
  *            transaction and in two (as a real queue commits), and the same bare queue driven
  *            from Node (4 connections): what a Node client reaches at all; next to our B=1, W=4
@@ -23,7 +27,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Client, type Pool, type PoolClient } from 'pg';
-import { createPool } from '../lambda/core/db';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { databaseConfig, processorConfig } from '../lambda/core/config';
+import { createPool, poolConfig } from '../lambda/core/db';
+import { RecordingMetrics } from '../lambda/core/metrics';
+import { runProcessor } from '../lambda/core/processor';
 import { migrate } from '../lambda/core/migrate';
 import {
   claimJobs,
@@ -84,7 +92,7 @@ const QUICK: Sizes = {
   fairnessBacklog: 40_000,
 };
 
-const SCENARIOS = ['enqueue', 'claim', 'pgbench', 'stats', 'fairness'] as const;
+const SCENARIOS = ['enqueue', 'claim', 'processor', 'pgbench', 'stats', 'fairness'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // A fixed set of tenants, so the per-client indexes see the spread a real queue has.
@@ -544,6 +552,84 @@ async function benchClaim(server: Server, sizes: Sizes): Promise<Throughput[]> {
 }
 
 // ---------------------------------------------------------------------------
+// Scenario: the processor as users run it
+
+/** The database's committed transactions so far; other backends' counts arrive when they go idle or exit. */
+async function commitsSoFar(pool: Pool): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await client.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(rows[0]!.n);
+  } finally {
+    client.release();
+  }
+}
+
+async function benchProcessorCase(server: Server, sizes: Sizes, mode: 'fair' | 'priority'): Promise<Throughput> {
+  return withFreshDatabase(server, 2, async ({ pool, url }) => {
+    const jobs = sizes.claimJobs[100];
+    await prefillQueue(pool, jobs);
+    const invocations = 4;
+    // What a processor Lambda gets from the environment, with only the connection and the claim mode set.
+    // BENCH_BATCH_SIZE: the same run at another BATCH_SIZE, for comparison.
+    const env = { DATABASE_URL: url, CLAIM_MODE: mode, BATCH_SIZE: process.env.BENCH_BATCH_SIZE };
+    const poolMax = databaseConfig(env).poolMax;
+    const lambdaPool = { ...(await poolConfig(databaseConfig(env))), application_name: 'summary-jobs-bench' };
+    const config = processorConfig(env);
+    const silent = new Logger({ serviceName: 'bench', logLevel: 'SILENT' });
+    const pools = Array.from({ length: invocations }, () => createPool(lambdaPool));
+    const wal = await pool.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    await new Promise((r) => setTimeout(r, 1100));
+    const commitsBefore = await commitsSoFar(pool);
+    const nodeBefore = process.cpuUsage();
+    const start = performance.now();
+    const runs = await Promise.all(
+      pools.map((p, i) =>
+        runProcessor(
+          { pool: p, config: { ...config, workerId: `bench-${i}` }, logger: silent, metrics: new RecordingMetrics(), work: async () => NOOP_RESULT },
+          { awsRequestId: `bench-${i}`, getRemainingTimeInMillis: () => 900_000 - (performance.now() - start) },
+        ),
+      ),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    const node = process.cpuUsage(nodeBefore);
+    // Backends that exit report their counts; give the statistics a moment to take them in.
+    await Promise.all(pools.map((p) => p.end()));
+    await new Promise((r) => setTimeout(r, 1100));
+    const commits = (await commitsSoFar(pool)) - commitsBefore - 1;
+    const walBytes = Number(
+      (await pool.query<{ b: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1)::bigint AS b', [wal.rows[0]!.lsn])).rows[0]!.b,
+    );
+    const completed = runs.reduce((n, r) => n + r.completed, 0);
+    if (completed !== jobs) throw new Error(`the processor completed ${completed} of ${jobs} jobs`);
+    const result: Throughput = {
+      scenario: 'processor',
+      case: `runProcessor x${invocations}, ${mode} claim, B=${config.batchSize} C=${config.concurrency} pool ${poolMax}`,
+      jobs,
+      seconds,
+      jobsPerSecond: jobs / seconds,
+      walBytesPerJob: walBytes / jobs,
+      nodeCpuUsPerJob: (node.user + node.system) / jobs,
+      pgCpuUsPerJob: null,
+      note: `${(commits / jobs).toFixed(3)} commits/job`,
+    };
+    log(`  ${result.case}: ${fmt(result.jobsPerSecond)} jobs/s, ${result.note}`);
+    return result;
+  });
+}
+
+async function benchProcessor(server: Server, sizes: Sizes): Promise<Throughput[]> {
+  log('processor');
+  const engine = { ...(await benchClaimCase(server, sizes, 100, 4, true)), scenario: 'processor' as const };
+  engine.note = 'the engine, this run';
+  const fair = await benchProcessorCase(server, sizes, 'fair');
+  const priority = await benchProcessorCase(server, sizes, 'priority');
+  for (const r of [fair, priority]) r.note = `${r.note}; ${(r.jobsPerSecond / engine.jobsPerSecond).toFixed(2)}x engine (target >= 0.7x, <= 0.1 commits/job)`;
+  return [engine, fair, priority];
+}
+
+// ---------------------------------------------------------------------------
 // Scenario 3: batch 1 against pgbench
 
 // The usual SKIP LOCKED micro-benchmark: one job per transaction, lock the oldest queued row and
@@ -586,7 +672,7 @@ function pgbenchConnectionArgs(url: string): { args: string[]; env: NodeJS.Proce
 
 /** Runs one pgbench script for sizes.pgbenchSeconds against a fresh, filled bench_bare. */
 async function runPgbench(server: Server, sizes: Sizes, label: keyof typeof PGBENCH_SCRIPTS): Promise<Throughput> {
-  return withFreshDatabase(server, 1, async ({ pool, url }) => {
+  return withFreshDatabase(server, 2, async ({ pool, url }) => {
     await prepareBare(pool, sizes.pgbenchRows);
     const dir = mkdtempSync(join(tmpdir(), 'summary-jobs-bench-'));
     const script = join(dir, 'claim.sql');
@@ -888,6 +974,7 @@ async function main(): Promise<void> {
     const started = performance.now();
     if (wanted('enqueue')) results.throughput.push(...(await benchEnqueue(server, sizes)));
     if (wanted('claim')) results.throughput.push(...(await benchClaim(server, sizes)));
+    if (wanted('processor')) results.throughput.push(...(await benchProcessor(server, sizes)));
     if (wanted('pgbench')) {
       const claimed = results.throughput.filter((r) => r.scenario === 'claim');
       results.throughput.push(...(await benchPgbench(server, sizes, claimed)));

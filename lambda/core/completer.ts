@@ -52,8 +52,14 @@ export interface CompleterOptions {
   flushDelayMs: number;
   logger: Logger;
   metrics: MetricsSink;
-  /** How many jobs the worker would take now (0: claim nothing); asked at each flush. */
-  room: () => number;
+  /** How many jobs the worker would take now (0: claim nothing), given the jobs claims in flight will bring; asked at each flush. */
+  room: (claiming: number) => number;
+  /**
+   * Flushes in flight at once (default 1). With two, one flush can claim while
+   * another records: a pool's second connection keeps the database busy while
+   * the first answer travels and the worker runs jobs.
+   */
+  maxInFlight?: number;
   /** A flush's result, with the entries it recorded, and the claim's limit (0: none asked). */
   onRecorded: (entries: Entry[], result: RecordResult, claimLimit: number) => void;
   /** Entries given up: their lease lapsed before they could be recorded. */
@@ -72,7 +78,9 @@ export class Completer {
   private claimWanted = false;
   private closing = false;
   private timer?: NodeJS.Timeout;
-  private flushing?: Promise<void>;
+  private readonly flushing = new Set<Promise<void>>();
+  /** Jobs asked for by the claims in flight. */
+  private claimingJobs = 0;
   /** Resolved whenever a flush ends (recorded, or gave up): the processor's loop wakes on it. */
   private listeners: (() => void)[] = [];
 
@@ -80,7 +88,12 @@ export class Completer {
 
   /** Nothing waits and nothing is being sent. */
   get idle(): boolean {
-    return this.waiting.length === 0 && !this.flushing && !this.claimWanted;
+    return this.waiting.length === 0 && this.flushing.size === 0 && !this.claimWanted;
+  }
+
+  /** Jobs the claims in flight asked for. */
+  get claiming(): number {
+    return this.claimingJobs;
   }
 
   get pending(): number {
@@ -109,23 +122,30 @@ export class Completer {
     this.closing = true;
     for (const w of this.waiting) w.deadline = Math.min(w.deadline, deadline);
     this.kick();
-    while (this.flushing) await this.flushing;
+    while (this.flushing.size > 0 || this.waiting.length > 0) {
+      await Promise.all([...this.flushing]);
+      this.kick();
+    }
   }
 
   private kick(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.flushing ??= this.flushLoop().finally(() => {
-      this.flushing = undefined;
-      const listeners = this.listeners;
-      this.listeners = [];
-      listeners.forEach((l) => l());
-      // Outcomes that arrived during the last call, below the threshold, wait for their delay.
-      if (this.waiting.length > 0 || this.claimWanted) {
-        if (this.closing || this.claimWanted || this.waiting.length >= this.opts.flushAt) this.kick();
-        else this.timer ??= setTimeout(() => this.kick(), this.opts.flushDelayMs);
-      }
-    });
+    // flushLoop takes what waits before its first await, so this loop starts one flush per round.
+    while (this.flushing.size < (this.opts.maxInFlight ?? 1) && (this.waiting.length > 0 || this.claimWanted)) {
+      const flush: Promise<void> = this.flushLoop().finally(() => {
+        this.flushing.delete(flush);
+        const listeners = this.listeners;
+        this.listeners = [];
+        listeners.forEach((l) => l());
+        // Outcomes that arrived during the call, below the threshold, wait for their delay.
+        if (this.waiting.length > 0 || this.claimWanted) {
+          if (this.closing || this.claimWanted || this.waiting.length >= this.opts.flushAt) this.kick();
+          else this.timer ??= setTimeout(() => this.kick(), this.opts.flushDelayMs);
+        }
+      });
+      this.flushing.add(flush);
+    }
   }
 
   private async flushLoop(): Promise<void> {
@@ -133,10 +153,13 @@ export class Completer {
     const claimWanted = this.claimWanted;
     this.claimWanted = false;
     for (let attempt = 0; ; attempt++) {
-      const claimLimit = this.closing || !(claimWanted || batch.length > 0) ? 0 : this.opts.room();
+      const claimLimit = this.closing || !(claimWanted || batch.length > 0) ? 0 : this.opts.room(this.claimingJobs);
       if (batch.length === 0 && claimLimit === 0) return;
+      this.claimingJobs += claimLimit;
       try {
-        const result = await this.send(batch.map((w) => w.entry), claimLimit);
+        const result = await this.send(batch.map((w) => w.entry), claimLimit).finally(() => {
+          this.claimingJobs -= claimLimit;
+        });
         this.opts.onRecorded(
           batch.map((w) => w.entry),
           result,

@@ -215,6 +215,9 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
     }
     take(result.claimed);
     if (claimLimit > 0) lastClaimEmpty = result.claimed.length === 0;
+    // Recorded without a claim: a completion may have released dependents, a
+    // failure may be due again at once; the queue is not known empty any more.
+    else if (result.completed.extended.length > 0 || result.failed.some((f) => f.status === 'queued')) lastClaimEmpty = false;
     notify();
   };
 
@@ -241,8 +244,10 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
     flushDelayMs: config.flushDelayMs,
     logger,
     metrics,
-    // Claim when fewer jobs wait than could start: the batch keeps the slots busy.
-    room: () => (stopReason() === null && buffer.length < config.concurrency ? config.batchSize - buffer.length : 0),
+    // A batch when fewer jobs wait (or are on their way) than the slots could start: the
+    // next batch arrives while the last ones run, and at most batch + concurrency are held.
+    room: (claiming) => (stopReason() === null && buffer.length + claiming < config.concurrency ? config.batchSize : 0),
+    maxInFlight: Math.min(2, pool.options.max ?? 10),
     onRecorded: tally,
     onGivenUp: (entries) => {
       for (const e of entries) {
@@ -300,8 +305,8 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
       if (running.size === 0 && buffer.length === 0 && completer.idle) {
         if (lastClaimEmpty) break;
         completer.requestClaim();
-      } else if (buffer.length === 0 && running.size < config.concurrency && !lastClaimEmpty) {
-        // Slots free and nothing to start: flush now, with a claim.
+      } else if (!lastClaimEmpty && buffer.length + completer.claiming < config.concurrency) {
+        // Few jobs left to start: claim the next batch now, with whatever outcomes wait.
         completer.requestClaim();
       }
       await new Promise<void>((resolve) => {
