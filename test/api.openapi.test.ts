@@ -5,7 +5,8 @@ import { dashboardRoutes } from '../lambda/api/dashboard';
 import { presentJob } from '../lambda/api/present';
 import { ROUTES, type Route } from '../lambda/api/routes';
 import { createClient, revokeClient } from '../lambda/core/clients';
-import { processorConfig } from '../lambda/core/config';
+import { apiConfig, processorConfig } from '../lambda/core/config';
+import { createPool } from '../lambda/core/db';
 import { logger } from '../lambda/core/logger';
 import { RecordingMetrics } from '../lambda/core/metrics';
 import { runProcessor } from '../lambda/core/processor';
@@ -219,6 +220,7 @@ describe('openapi.json and the route table', () => {
       uploadId: '01a2cafe-0000-7000-8000-000000000003', payload: { filename: 'a.txt', contentType: 'text/plain' }, status: 'queued',
       priority: 0, runAt: t, attempts: 1, maxAttempts: 5, leaseOwner: null, leaseExpiresAt: null, heartbeatAt: null, lastError: 'boom',
       result: null, progressPercent: 10, progressMessage: 'loaded', idempotencyKey: 'k', requestHash: 'h', pendingDependencies: 2,
+      attemptErrors: [{ at: t.toISOString(), attempt: 1, error: 'boom', retryable: true, worker: 'host:req' }], snoozes: 0,
       createdAt: t, updatedAt: t, startedAt: t, finishedAt: null,
     };
     const schema = doc.components.schemas.Job;
@@ -276,8 +278,8 @@ describe('real responses match the documented schemas', () => {
   const admin = (extra: Record<string, string> = {}) => as(ADMIN_KEY, extra);
 
   /** Calls the handler and checks the answer against the operation's documented response for that status. */
-  async function call(route: string, event: APIGatewayProxyEvent, expectedStatus: number) {
-    const raw = await api.handler(event);
+  async function call(route: string, event: APIGatewayProxyEvent, expectedStatus: number, via = api) {
+    const raw = await via.handler(event);
     const isJson = /json/.test(String(raw.headers?.['content-type'] ?? ''));
     const res = { ...raw, json: isJson ? JSON.parse(raw.body) : undefined };
     const op = operation(event.httpMethod, route);
@@ -437,6 +439,48 @@ describe('real responses match the documented schemas', () => {
     await call('/admin/dashboard', apiEvent('GET', '/admin/dashboard', { headers: admin(), query: { windowMinutes: '0' } }), 400);
     await call('/dashboard', apiEvent('GET', '/dashboard'), 200);
     await call('/health', apiEvent('GET', '/health'), 200);
+  });
+
+  it('problems of the request itself, on routes of each kind: invalid-path, duplicate-header, Content-Encoding, charsets, an unknown admin key', async () => {
+    const invalidPath = await call('/health', apiEvent('GET', '/health/.'), 400);
+    expect(invalidPath.json.type).toMatch(/invalid-path$/);
+    const twice = await call('/jobs', apiEvent('GET', '/jobs', { repeatedHeaders: { 'x-api-key': [key, key] } }), 400);
+    expect(twice.json.type).toMatch(/duplicate-header$/);
+    expect((await call('/admin/stats', apiEvent('GET', '/admin/stats', { headers: admin({ 'Content-Encoding': 'gzip' }) }), 415)).json.type).toMatch(/unsupported-content-encoding$/);
+    const charset = await call('/uploads', apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': 'text/plain; charset=klingon' }), body: 'Words.' }), 415);
+    expect(charset.json.type).toMatch(/unsupported-charset$/);
+    await call('/schedules', apiEvent('POST', '/schedules', { headers: as(key, { 'content-type': 'application/json; charset=utf-16le' }), body: '{}' }), 415);
+    await call('/uploads', apiEvent('POST', '/uploads', { headers: as(key), body: { content: 'Later.', options: { runAt: '2027-02-30T09:00:00Z' } } }), 400);
+    await call('/uploads', apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': 'text/plain' }), body: Buffer.from([0x61, 0xff, 0x62]) }), 400);
+    const tz = await call('/schedules', apiEvent('POST', '/schedules', { headers: as(key), body: { name: 'tz', cron: '0 7 * * *', timezone: 'Mars/Olympus' } }), 400);
+    expect(tz.json.detail).toMatch(/^timezone/);
+    expect((await call('/admin/stats', apiEvent('GET', '/admin/stats', { headers: as('not-the-admin-key') }), 401)).json.type).toMatch(/invalid-api-key$/);
+    const big = testApi(db.pool, { config: apiConfig({ MAX_UPLOAD_BYTES: String(4 * 1024 * 1024) }) });
+    const long = await call('/uploads', apiEvent('POST', '/uploads', { headers: as(key, { 'content-type': 'text/plain' }), body: 'word '.repeat(520_000) }), 413, big);
+    expect(long.json).toMatchObject({ type: expect.stringMatching(/text-too-long$/), limit: 2_000_000 });
+  });
+
+  it('503 with Retry-After on every route that needs the database, while it is unreachable', async () => {
+    const unreachable = createPool({ connectionString: 'postgres://nobody@127.0.0.1:1/nothing', connectionTimeoutMillis: 1000 });
+    const down = testApi(unreachable, { extraRoutes: dashboardRoutes });
+    try {
+      const res = await call('/health', apiEvent('GET', '/health'), 503, down);
+      expect(res.headers!['retry-after']).toMatch(/^\d+$/);
+      expect(res.json.type).toMatch(/database-unavailable$/);
+      await call('/uploads', apiEvent('POST', '/uploads', { headers: as(key), body: { content: 'Not now.' } }), 503, down);
+      await call('/admin/stats', apiEvent('GET', '/admin/stats', { headers: admin() }), 503, down);
+      await call('/dashboard', apiEvent('GET', '/dashboard'), 200, down);
+    } finally {
+      await unreachable.end();
+    }
+    for (const r of SERVED) {
+      const responses = operation(r.method, r.path).responses as Record<string, Schema>;
+      const needsDatabase = !(r.method === 'GET' && r.path === '/dashboard');
+      expect({ route: keyOf(r.method, r.path), has503: '503' in responses }).toEqual({ route: keyOf(r.method, r.path), has503: needsDatabase });
+      if (needsDatabase) expect(Object.keys(deref(responses['503']!).headers)).toContain('Retry-After');
+      // Every route can refuse the request itself (path, repeated header) and a content-encoded body.
+      expect(Object.keys(responses)).toEqual(expect.arrayContaining(['400', '415']));
+    }
   });
 
   it('every documented operation was seen answering with its success status', () => {
