@@ -59,3 +59,25 @@ it('API and processor handlers: an upload is summarized by the next processor in
   expect(body.result.summary).toContain('harbour');
   expect(body.result.summarizer).toBe('extractive');
 });
+
+it('API handler: bodies of every type arrive base64-encoded (binaryMediaTypes */*) and are decoded with their charset', async () => {
+  const { apiKey, client } = await createClient(db.pool, 'handlers-bytes');
+  const api = (await import('../lambda/handlers/api')).handler;
+  const latin1 = Buffer.from('Les élèves ont déjà mangé. Ça va.', 'latin1');
+  const upload = async (contentType: string, body: Buffer) => {
+    const event = apiEvent('POST', '/uploads', { headers: { 'x-api-key': apiKey, 'content-type': contentType }, body });
+    expect(event.isBase64Encoded).toBe(true);
+    return api(event, context());
+  };
+  const ok = await upload('text/plain; charset=iso-8859-1', latin1);
+  expect(ok.statusCode).toBe(202);
+  const { rows } = await db.pool.query(`SELECT content, content_type FROM uploads WHERE client_id = $1`, [client.id]);
+  expect(rows).toHaveLength(1);
+  expect(Buffer.compare(rows[0].content, latin1)).toBe(0);
+  expect(rows[0].content_type).toBe('text/plain; charset=windows-1252');
+  // The same bytes without their charset are not UTF-8: refused at the door, nothing stored.
+  const refused = await upload('text/markdown', latin1);
+  expect(refused.statusCode).toBe(400);
+  expect(JSON.parse(refused.body).type).toMatch(/invalid-text$/);
+  expect((await db.pool.query(`SELECT count(*)::int AS n FROM uploads WHERE client_id = $1`, [client.id])).rows[0].n).toBe(1);
+});
