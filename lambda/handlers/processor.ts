@@ -17,6 +17,8 @@ const summarizer = createSummarizer(config);
 const metrics = new PowertoolsMetrics();
 
 export const handler = async (_event: unknown, context: Context) => {
+  // The container may have served other invocations: none of their keys belong on this run's lines.
+  logger.resetKeys();
   logger.addContext(context);
   const pool = await getPool();
   return runProcessor({ pool, config, logger, metrics, work: jobWork(pool, summarizer, config) }, context);

@@ -13,6 +13,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { JobError } from '../../lambda/core/errors';
 import { createSummarizer, MAX_MODEL_INPUT_CHARACTERS, type DocumentInput } from '../../lambda/core/summarize';
+import { THROTTLE_SNOOZE_SECONDS } from '../../lambda/core/summarize/bedrock-summarizer';
 
 const MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
 const DOCS = join(__dirname, '..', 'fixtures', 'docs');
@@ -104,7 +105,19 @@ describe('bedrock summarizer', () => {
   });
 
   it.each([
-    ['ThrottlingException', true, new ThrottlingException({ message: 'Too many requests, please wait before trying again.', $metadata: { httpStatusCode: 429 } })],
+    ['ThrottlingException', new ThrottlingException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } })],
+    ['an HTTP 429', Object.assign(new Error('slow down'), { name: 'SomeNewException', $metadata: { httpStatusCode: 429 } })],
+    ['"too many requests"', Object.assign(new Error('Too many requests, please wait before trying again.'), { name: 'ServiceUnavailableException' })],
+  ])('snoozes on throttling (%s): the job runs again later without spending an attempt', async (_, error) => {
+    bedrock.on(ConverseCommand).rejects(error);
+    const err = await failure(summarizer.summarize(news, { maxSentences: 2 }));
+    expect(err.kind).toBe('snooze');
+    expect(err.snoozeSeconds).toBeGreaterThanOrEqual(THROTTLE_SNOOZE_SECONDS.min);
+    expect(err.snoozeSeconds).toBeLessThanOrEqual(THROTTLE_SNOOZE_SECONDS.max);
+    expect(err.message).toContain(error.message);
+  });
+
+  it.each([
     ['ServiceUnavailableException', true, new ServiceUnavailableException({ message: 'Service unavailable', $metadata: { httpStatusCode: 503 } })],
     ['a connection reset', true, Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
     ['ValidationException', false, new ValidationException({ message: 'The provided model identifier is invalid.', $metadata: { httpStatusCode: 400 } })],

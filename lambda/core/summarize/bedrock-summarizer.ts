@@ -1,5 +1,5 @@
 import { ConverseCommand, type BedrockRuntimeClient, type ConverseCommandInput, type ConverseResponse } from '@aws-sdk/client-bedrock-runtime';
-import { JobError, permanent, retryable } from '../errors';
+import { JobError, permanent, retryable, snooze } from '../errors';
 import { analyzeText } from './analyze-text';
 import { checkMaxSentences } from './check-max-sentences';
 import { extractText } from './extract-text';
@@ -19,9 +19,16 @@ const TEMPERATURE = 0.2;
 const MAX_OUTPUT_TOKENS = 4_096;
 const TOKENS_PER_SENTENCE = 80;
 
+/**
+ * Throttling is Bedrock asking us to slow down, not the job failing: the job is
+ * snoozed (run again later without spending an attempt; the processor bounds
+ * the snoozes per job, MAX_SNOOZES). The delay is spread so that jobs
+ * throttled together do not come back together.
+ */
+export const THROTTLE_SNOOZE_SECONDS = { min: 20, max: 60 };
+
 // Errors another attempt can get past: capacity, model warm-up, transient faults.
 const RETRYABLE = new Set([
-  'ThrottlingException',
   'ServiceUnavailableException',
   'ServiceQuotaExceededException',
   'ModelNotReadyException',
@@ -96,11 +103,15 @@ function classify(err: unknown): JobError {
   const e = (err ?? {}) as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = e.name ?? 'Error';
   const message = `bedrock ${name}: ${(e.message ?? String(err)).slice(0, 300)}`;
+  const status = e.$metadata?.httpStatusCode;
+  if (name === 'ThrottlingException' || status === 429 || /too many requests/i.test(e.message ?? '')) {
+    const { min, max } = THROTTLE_SNOOZE_SECONDS;
+    return snooze(message, Math.round(min + Math.random() * (max - min)));
+  }
   if (RETRYABLE.has(name)) return retryable(message);
   if (PERMANENT.has(name)) return permanent(message);
-  const status = e.$metadata?.httpStatusCode;
   // No status: the request never got an answer (connection reset, DNS, socket timeout).
-  if (status === undefined || status === 429 || status >= 500) return retryable(message);
+  if (status === undefined || status >= 500) return retryable(message);
   return permanent(message);
 }
 
