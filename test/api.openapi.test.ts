@@ -260,7 +260,6 @@ describe('real responses match the documented schemas', () => {
   let db: TestDatabase;
   let api: ReturnType<typeof testApi>;
   let key: string;
-  let otherKey: string;
   const checked = new Set<string>();
 
   beforeAll(async () => {
@@ -268,10 +267,10 @@ describe('real responses match the documented schemas', () => {
     // As lambda/handlers/api.ts wires it: the route table and the dashboard's routes.
     api = testApi(db.pool, { extraRoutes: dashboardRoutes });
     key = (await createClient(db.pool, 'docs')).apiKey;
-    otherKey = (await createClient(db.pool, 'docs-other')).apiKey;
   });
+  const ownDatabases: TestDatabase[] = [];
   afterAll(async () => {
-    await db.drop();
+    await Promise.all([db, ...ownDatabases].map((d) => d.drop()));
   });
 
   const as = (k: string, extra: Record<string, string> = {}) => ({ 'x-api-key': k, ...extra });
@@ -343,64 +342,69 @@ describe('real responses match the documented schemas', () => {
   });
 
   it('jobs through their life: queued, waiting for a retry, completed, failed, waiting for dependencies; lists; changes', async () => {
+    // A database of its own: the processor and the claim below take whatever is runnable.
+    const own = await createTestDatabase();
+    ownDatabases.push(own);
+    const ownApi = testApi(own.pool, { extraRoutes: dashboardRoutes });
+    const ownKey = (await createClient(own.pool, 'life')).apiKey;
+    const ownOtherKey = (await createClient(own.pool, 'life-other')).apiKey;
+    const callOwn = (route: string, event: APIGatewayProxyEvent, status: number) => call(route, event, status, ownApi);
     const upload = async (body: object, headers: Record<string, string> = {}) =>
-      (await call('/uploads', apiEvent('POST', '/uploads', { headers: as(key, headers), body }), 202)).json;
-    // Nothing else runnable: finish what the previous test left.
-    await db.pool.query(`UPDATE summary_jobs SET status = 'cancelled', finished_at = now() WHERE status = 'queued'`);
+      (await callOwn('/uploads', apiEvent('POST', '/uploads', { headers: as(ownKey, headers), body }), 202)).json;
 
     const retrying = await upload({ content: 'Will be retried. Later on.', options: { maxAttempts: 3 } });
-    const [claimed] = await claimJobs(db.pool, { workerId: 'docs', limit: 10, leaseSeconds: 30 });
+    const [claimed] = await claimJobs(own.pool, { workerId: 'docs', limit: 10, leaseSeconds: 30 });
     expect(claimed!.id).toBe(retrying.id);
-    await failJobs(db.pool, [{ id: claimed!.id, token: claimed!.leaseToken, error: 'throttled', retryable: true }], { baseSeconds: 3600, maxSeconds: 3600 });
+    await failJobs(own.pool, [{ id: claimed!.id, token: claimed!.leaseToken, error: 'throttled', retryable: true }], { baseSeconds: 3600, maxSeconds: 3600 });
 
     const done = await upload({ content: 'Postgres is a database. It can also be a queue. Many teams run their jobs on it. The queue is durable.' });
     const broken = await upload({ content: '<p> </p>', contentType: 'text/html', options: { maxAttempts: 1 } });
     const config = processorConfig({ WORKER_ID: 'docs', JOB_TIMEOUT_MS: '10000', SAFETY_MARGIN_MS: '1000', SUMMARIZER: 'extractive' });
     await runProcessor(
-      { pool: db.pool, config, logger, metrics: new RecordingMetrics(), work: jobWork(db.pool, createSummarizer(config), config) },
+      { pool: own.pool, config, logger, metrics: new RecordingMetrics(), work: jobWork(own.pool, createSummarizer(config), config) },
       fakeInvocation(30_000),
     );
     const later = await upload({ content: 'Runs later.', options: { runAt: new Date(Date.now() + 3600_000).toISOString() } });
     const waiting = await upload({ content: 'Waits for the one that runs later.', options: { dependsOn: [later.id] } });
 
-    const get = async (id: string) => (await call('/jobs/{id}', apiEvent('GET', `/jobs/${id}`, { headers: as(key) }), 200)).json;
+    const get = async (id: string) => (await callOwn('/jobs/{id}', apiEvent('GET', `/jobs/${id}`, { headers: as(ownKey) }), 200)).json;
     expect(await get(retrying.id)).toMatchObject({ status: 'queued', attempts: 1, error: 'throttled', nextAttemptAt: expect.any(String) });
     expect(await get(done.id)).toMatchObject({ status: 'completed', result: { summary: expect.any(String), summarizer: 'extractive' }, error: null, progress: expect.any(Object) });
     expect(await get(broken.id)).toMatchObject({ status: 'failed', result: null, error: expect.stringMatching(/empty/) });
     expect(await get(waiting.id)).toMatchObject({ status: 'queued', waitingForDependencies: 1 });
 
-    const first = await call('/jobs', apiEvent('GET', '/jobs', { headers: as(key), query: { limit: '2' } }), 200);
+    const first = await callOwn('/jobs', apiEvent('GET', '/jobs', { headers: as(ownKey), query: { limit: '2' } }), 200);
     expect(first.json.items).toHaveLength(2);
     expect(first.json.nextCursor).toEqual(expect.any(String));
-    const rest = await call('/jobs', apiEvent('GET', '/jobs', { headers: as(key), query: { limit: '100', cursor: first.json.nextCursor } }), 200);
+    const rest = await callOwn('/jobs', apiEvent('GET', '/jobs', { headers: as(ownKey), query: { limit: '100', cursor: first.json.nextCursor } }), 200);
     expect(rest.json.nextCursor).toBeNull();
-    await call('/jobs', apiEvent('GET', '/jobs', { headers: as(key), query: { status: 'completed' } }), 200);
-    await call('/jobs', apiEvent('GET', '/jobs', { headers: as(key), query: { cursor: 'bm90LW91cnM' } }), 400);
+    await callOwn('/jobs', apiEvent('GET', '/jobs', { headers: as(ownKey), query: { status: 'completed' } }), 200);
+    await callOwn('/jobs', apiEvent('GET', '/jobs', { headers: as(ownKey), query: { cursor: 'bm90LW91cnM' } }), 400);
 
-    await call('/jobs/{id}', apiEvent('GET', '/jobs/not-a-uuid', { headers: as(key) }), 400);
-    const unknown = await call('/jobs/{id}', apiEvent('GET', '/jobs/01a2cafe-0000-7000-8000-000000000000', { headers: as(key) }), 404);
+    await callOwn('/jobs/{id}', apiEvent('GET', '/jobs/not-a-uuid', { headers: as(ownKey) }), 400);
+    const unknown = await callOwn('/jobs/{id}', apiEvent('GET', '/jobs/01a2cafe-0000-7000-8000-000000000000', { headers: as(ownKey) }), 404);
     expect(unknown.json.type).toMatch(/not-found$/);
     // Another client's job is a 404, as if it did not exist.
-    await call('/jobs/{id}', apiEvent('GET', `/jobs/${done.id}`, { headers: as(otherKey) }), 404);
-    await call('/jobs/{id}/cancel', apiEvent('POST', `/jobs/${later.id}/cancel`, { headers: as(otherKey) }), 404);
+    await callOwn('/jobs/{id}', apiEvent('GET', `/jobs/${done.id}`, { headers: as(ownOtherKey) }), 404);
+    await callOwn('/jobs/{id}/cancel', apiEvent('POST', `/jobs/${later.id}/cancel`, { headers: as(ownOtherKey) }), 404);
 
-    await call('/jobs/{id}/retry', apiEvent('POST', `/jobs/${broken.id}/retry`, { headers: as(key) }), 200);
-    expect((await call('/jobs/{id}/retry', apiEvent('POST', `/jobs/${broken.id}/retry`, { headers: as(key) }), 409)).json.jobStatus).toBe('queued');
-    await call('/jobs/{id}/cancel', apiEvent('POST', `/jobs/${later.id}/cancel`, { headers: as(key) }), 200);
-    await call('/jobs/{id}/cancel', apiEvent('POST', `/jobs/${later.id}/cancel`, { headers: as(key) }), 409);
-    await call('/jobs/{id}/retry', apiEvent('POST', '/jobs/%E0%A4%A/retry', { headers: as(key) }), 400);
+    await callOwn('/jobs/{id}/retry', apiEvent('POST', `/jobs/${broken.id}/retry`, { headers: as(ownKey) }), 200);
+    expect((await callOwn('/jobs/{id}/retry', apiEvent('POST', `/jobs/${broken.id}/retry`, { headers: as(ownKey) }), 409)).json.jobStatus).toBe('queued');
+    await callOwn('/jobs/{id}/cancel', apiEvent('POST', `/jobs/${later.id}/cancel`, { headers: as(ownKey) }), 200);
+    await callOwn('/jobs/{id}/cancel', apiEvent('POST', `/jobs/${later.id}/cancel`, { headers: as(ownKey) }), 409);
+    await callOwn('/jobs/{id}/retry', apiEvent('POST', '/jobs/%E0%A4%A/retry', { headers: as(ownKey) }), 400);
 
-    await call('/stats', apiEvent('GET', '/stats', { headers: as(key) }), 200);
+    await callOwn('/stats', apiEvent('GET', '/stats', { headers: as(ownKey) }), 200);
 
     // The admin views of the same jobs.
-    const adminJob = await call('/admin/jobs/{id}', apiEvent('GET', `/admin/jobs/${done.id}`, { headers: admin() }), 200);
+    const adminJob = await callOwn('/admin/jobs/{id}', apiEvent('GET', `/admin/jobs/${done.id}`, { headers: admin() }), 200);
     expect(adminJob.json.clientId).toEqual(expect.any(String));
-    await call('/admin/jobs/{id}', apiEvent('GET', '/admin/jobs/01a2cafe-0000-7000-8000-000000000000', { headers: admin() }), 404);
-    await call('/admin/jobs/{id}/cancel', apiEvent('POST', `/admin/jobs/${retrying.id}/cancel`, { headers: admin() }), 200);
-    await call('/admin/jobs/{id}/retry', apiEvent('POST', `/admin/jobs/${retrying.id}/retry`, { headers: admin() }), 409);
-    await db.pool.query(`UPDATE summary_jobs SET status = 'failed', finished_at = now() WHERE id = $1`, [retrying.id]);
-    await call('/admin/jobs/{id}/retry', apiEvent('POST', `/admin/jobs/${retrying.id}/retry`, { headers: admin() }), 200);
-    await call('/admin/jobs/{id}/cancel', apiEvent('POST', `/admin/jobs/${done.id}/cancel`, { headers: admin() }), 409);
+    await callOwn('/admin/jobs/{id}', apiEvent('GET', '/admin/jobs/01a2cafe-0000-7000-8000-000000000000', { headers: admin() }), 404);
+    await callOwn('/admin/jobs/{id}/cancel', apiEvent('POST', `/admin/jobs/${retrying.id}/cancel`, { headers: admin() }), 200);
+    await callOwn('/admin/jobs/{id}/retry', apiEvent('POST', `/admin/jobs/${retrying.id}/retry`, { headers: admin() }), 409);
+    await own.pool.query(`UPDATE summary_jobs SET status = 'failed', finished_at = now() WHERE id = $1`, [retrying.id]);
+    await callOwn('/admin/jobs/{id}/retry', apiEvent('POST', `/admin/jobs/${retrying.id}/retry`, { headers: admin() }), 200);
+    await callOwn('/admin/jobs/{id}/cancel', apiEvent('POST', `/admin/jobs/${done.id}/cancel`, { headers: admin() }), 409);
   });
 
   it('schedules, limits, clients, stats, dashboard and health', async () => {
