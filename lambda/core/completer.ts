@@ -64,7 +64,7 @@ export interface CompleterOptions {
   onRecorded: (entries: Entry[], result: RecordResult, claimLimit: number) => void;
   /** Entries given up: their lease lapsed before they could be recorded. */
   onGivenUp?: (entries: Entry[]) => void;
-  /** A flush failed for a database fault (it will be retried). */
+  /** A flush failed a third time in a row for a database fault (it will be retried): the database looks gone. */
   onDatabaseError?: (err: unknown) => void;
   /** Delay before the n-th retry of a failed flush (default: 50 ms doubling to 2 s, with jitter). */
   retryDelayMs?: (attempt: number) => number;
@@ -175,7 +175,8 @@ export class Completer {
           attempt: attempt + 1,
           transient,
         });
-        if (transient) this.opts.onDatabaseError?.(err);
+        // A failed write or two is a glitch (a conflict, a dropped connection); a third in a row is an outage.
+        if (transient && attempt >= 2) this.opts.onDatabaseError?.(err);
         else if (attempt >= 2 && batch.length > 1) {
           // Not the database failing but, repeatedly, something in the batch
           // (a result the database refuses): record each alone, so one cannot
