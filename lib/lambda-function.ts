@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Charset, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { join } from 'node:path';
@@ -88,6 +88,8 @@ export class ServiceFunction extends Construct {
         minify: true,
         target: BUNDLE_TARGET,
         format: OutputFormat.CJS,
+        // Non-ASCII text (the stopword lists) as UTF-8 rather than \uXXXX escapes: 135 KB less.
+        charset: Charset.UTF8,
         // The Lambda runtime provides the AWS SDK v3; everything else is bundled.
         externalModules: ['@aws-sdk/*'],
         ...props.bundling,

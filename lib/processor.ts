@@ -108,7 +108,7 @@ export class Processor extends Construct {
             ...PDF_READER_FILES.map((file) => `cp "${file}" "${outputDir}/unpdf/"`),
             ...(existsSync(SUMMARIZE_WORKER_ENTRY)
               ? [
-                  `"${ESBUILD}" "${SUMMARIZE_WORKER_ENTRY}" --bundle --platform=node --target=${BUNDLE_TARGET} --format=cjs --minify ` +
+                  `"${ESBUILD}" "${SUMMARIZE_WORKER_ENTRY}" --bundle --platform=node --target=${BUNDLE_TARGET} --format=cjs --minify --charset=utf8 ` +
                     `--external:@aws-sdk/* --log-level=warning --outfile="${outputDir}/summarize-worker.js"`,
                 ]
               : []),
