@@ -24,7 +24,8 @@ export async function startLocal(env: Record<string, string>): Promise<LocalProc
   const port = await freePort();
   const devKey = `sj_dev_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   const alertsFile = join(localDir, 'alerts.jsonl');
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['bin/local.ts'], {
+  // As `npm start` runs it: node with tsx's loader, no tsx CLI between the signals and the process.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
