@@ -64,12 +64,13 @@ export interface CompleterOptions {
   onRecorded: (entries: Entry[], result: RecordResult, claimLimit: number) => void;
   /** Entries given up: their lease lapsed before they could be recorded. */
   onGivenUp?: (entries: Entry[]) => void;
-  /** A flush failed a third time in a row for a database fault (it will be retried): the database looks gone. */
+  /** A flush failed for the connection, or a third time in a row for a conflict (it will be retried): the database looks gone. */
   onDatabaseError?: (err: unknown) => void;
   /** Delay before the n-th retry of a failed flush (default: 50 ms doubling to 2 s, with jitter). */
   retryDelayMs?: (attempt: number) => number;
 }
 
+const isConflict = (err: unknown) => ['40001', '40P01'].includes((err as { code?: string } | null)?.code ?? '');
 const defaultRetryDelay = (attempt: number) => Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() * 0.5);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -175,8 +176,9 @@ export class Completer {
           attempt: attempt + 1,
           transient,
         });
-        // A failed write or two is a glitch (a conflict, a dropped connection); a third in a row is an outage.
-        if (transient && attempt >= 2) this.opts.onDatabaseError?.(err);
+        // A conflict (serialization failure, deadlock) is a glitch until it repeats a third
+        // time; the connection failing is an outage at once.
+        if (transient && (attempt >= 2 || !isConflict(err))) this.opts.onDatabaseError?.(err);
         else if (attempt >= 2 && batch.length > 1) {
           // Not the database failing but, repeatedly, something in the batch
           // (a result the database refuses): record each alone, so one cannot

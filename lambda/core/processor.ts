@@ -281,6 +281,11 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
           return;
         }
         if (executed.kind === 'timed_out') logger.warn('job timed out; its signal was aborted', { ...jobLog(job), timeoutMs: config.jobTimeoutMs });
+        if (executed.kind === 'snoozed' && executed.cause === 'database') {
+          // The job's own query found the database gone: start nothing more, hand the rest back.
+          metrics.add(Metric.DatabaseErrors, 1);
+          databaseDown = true;
+        }
         finished.set(job.id, executed);
         completer.add(entry, deadline);
       })
