@@ -157,3 +157,21 @@ it('answers 503 within the pool timeouts while the database is frozen, not after
   proxy.restore();
   expect((await api.call(apiEvent('GET', '/health'))).statusCode).toBe(200);
 });
+
+it('answers a statement the database refuses (not an outage) with a 500, not counted as a database error', async () => {
+  // A database without the schema: every statement fails with 42P01 (undefined table).
+  const bare = await createTestDatabase({ migrate: false });
+  try {
+    const metrics = new RecordingMetrics();
+    const api = testApi(bare.pool, { metrics });
+    const res = await api.call(apiEvent('GET', '/jobs', { headers: { 'x-api-key': key } }));
+    expect({ status: res.statusCode, type: res.json.type, retryAfter: res.headers?.['retry-after'] }).toEqual({
+      status: 500,
+      type: 'https://summary-jobs.dev/problems/internal',
+      retryAfter: undefined,
+    });
+    expect(metrics.sum(Metric.DatabaseErrors)).toBe(0);
+  } finally {
+    await bare.drop();
+  }
+});
