@@ -166,7 +166,7 @@ it('releases the unstarted jobs of a stopped run once, when the first release fa
 });
 
 it('gives a result up to the reaper when recording fails past the lease, logs it, and the job runs again', async () => {
-  const [{ job }] = (await enqueueJobs(db.pool, [{ clientId: CLIENT }])) as [{ job: { id: string } }];
+  const { job } = (await enqueueJobs(db.pool, [{ clientId: CLIENT }]))[0]!;
   await db.pool.query(`INSERT INTO fault_plan (kind, nth, persistent) VALUES ('complete', 1, true)`);
   const errors = jest.spyOn(logger, 'error');
   try {
