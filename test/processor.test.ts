@@ -76,6 +76,29 @@ describe('runProcessor', () => {
     expect(run).toMatchObject({ claimed: 3, completed: 3, stoppedBy: 'empty' });
   });
 
+  it('starts a small client\'s jobs interleaved with a big client\'s backlog, in the fair claim\'s order', async () => {
+    const big = uuidv7();
+    const small = uuidv7();
+    await enqueueJobs(db.pool, Array.from({ length: 30 }, () => ({ clientId: big })));
+    await enqueueJobs(db.pool, Array.from({ length: 5 }, () => ({ clientId: small })));
+    const starts: string[] = [];
+    await runProcessor(
+      deps(async (job) => {
+        starts.push(job.clientId === small ? 's' : 'B');
+        return {};
+      }, config({ BATCH_SIZE: '10', CONCURRENCY: '1' })),
+      fakeInvocation(60_000),
+    );
+    expect(starts.join('')).toBe(`BsBsBsBsBs${'B'.repeat(25)}`);
+    // As the table records it: every small job started no later than the big client's sixth.
+    const { rows } = await db.pool.query(
+      `SELECT client_id = $1 AS small, started_at FROM summary_jobs ORDER BY started_at, client_id = $1 DESC`,
+      [small],
+    );
+    const sixthBig = rows.filter((r) => !r.small)[5].started_at.getTime();
+    expect(rows.filter((r) => r.small).every((r) => r.started_at.getTime() <= sixthBig)).toBe(true);
+  });
+
   it('never runs more jobs at once than the configured concurrency', async () => {
     await enqueue(30);
     let now = 0;

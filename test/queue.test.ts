@@ -20,7 +20,6 @@ import { createTestDatabase, type TestDatabase } from './support/db';
 
 const CLIENT = uuidv7();
 const OTHER = uuidv7();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const lease = (j: ClaimedJob) => ({ id: j.id, token: j.leaseToken });
 
 let db: TestDatabase;
@@ -160,7 +159,7 @@ describe('leases', () => {
     expect(dead!.id).toBe(job.id);
     // Before the lease lapses the reaper leaves it alone.
     expect(await reapExpiredLeases(db.pool)).toEqual([]);
-    await sleep(1200);
+    await db.pool.query(`UPDATE summary_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [job.id]);
     const reaped = await reapExpiredLeases(db.pool);
     expect(reaped).toMatchObject([{ id: job.id, status: 'queued', attempts: 1 }]);
     expect(reaped[0]!.error).toMatch(/lease expired: worker dies stopped heartbeating/);
