@@ -99,6 +99,35 @@ describe('runProcessor', () => {
     expect(rows.filter((r) => r.small).every((r) => r.started_at.getTime() <= sixthBig)).toBe(true);
   });
 
+  it('keeps heartbeating while the pool\'s every connection is busy (heartbeats have a connection of their own)', async () => {
+    const { job } = (await enqueue(1))[0]!;
+    const pool = createPool({ connectionString: db.url, max: 1 });
+    try {
+      const run = await runProcessor(
+        {
+          ...deps(async () => {
+            // The job holds the pool's only connection for longer than a heartbeat interval.
+            const held = await pool.connect();
+            try {
+              const before = (await held.query(`SELECT heartbeat_at FROM summary_jobs WHERE id = $1`, [job.id])).rows[0].heartbeat_at as Date;
+              await held.query(`SELECT pg_sleep(1.5)`);
+              const after = (await held.query(`SELECT heartbeat_at FROM summary_jobs WHERE id = $1`, [job.id])).rows[0].heartbeat_at as Date;
+              return { beats: after.getTime() > before.getTime() };
+            } finally {
+              held.release();
+            }
+          }, config({ HEARTBEAT_SECONDS: '1', LEASE_SECONDS: '3' })),
+          pool,
+        },
+        fakeInvocation(60_000),
+      );
+      expect(run.completed).toBe(1);
+    } finally {
+      await pool.end();
+    }
+    expect(await getJob(db.pool, job.id, null)).toMatchObject({ status: 'completed', result: { beats: true } });
+  });
+
   it('never runs more jobs at once than the configured concurrency', async () => {
     await enqueue(30);
     let now = 0;
