@@ -572,8 +572,11 @@ async function benchProcessorCase(server: Server, sizes: Sizes, mode: 'fair' | '
     await prefillQueue(pool, jobs);
     const invocations = 4;
     // What a processor Lambda gets from the environment, with only the connection and the claim mode set.
-    // BENCH_BATCH_SIZE: the same run at another BATCH_SIZE, for comparison.
-    const env = { DATABASE_URL: url, CLAIM_MODE: mode, BATCH_SIZE: process.env.BENCH_BATCH_SIZE };
+    // BENCH_BATCH_SIZE, BENCH_FLUSH_DELAY_MS: the same run with another BATCH_SIZE or FLUSH_DELAY_MS, for comparison.
+    const env = { DATABASE_URL: url, CLAIM_MODE: mode, BATCH_SIZE: process.env.BENCH_BATCH_SIZE, FLUSH_DELAY_MS: process.env.BENCH_FLUSH_DELAY_MS };
+    // BENCH_JOB_MS: a job that takes this long (a timer, no CPU) instead of none.
+    const jobMs = Number(process.env.BENCH_JOB_MS ?? 0);
+    const work = jobMs > 0 ? () => new Promise<typeof NOOP_RESULT>((r) => setTimeout(() => r(NOOP_RESULT), jobMs)) : async () => NOOP_RESULT;
     const poolMax = databaseConfig(env).poolMax;
     const lambdaPool = { ...(await poolConfig(databaseConfig(env))), application_name: 'summary-jobs-bench' };
     const config = processorConfig(env);
@@ -587,7 +590,7 @@ async function benchProcessorCase(server: Server, sizes: Sizes, mode: 'fair' | '
     const runs = await Promise.all(
       pools.map((p, i) =>
         runProcessor(
-          { pool: p, config: { ...config, workerId: `bench-${i}` }, logger: silent, metrics: new RecordingMetrics(), work: async () => NOOP_RESULT },
+          { pool: p, config: { ...config, workerId: `bench-${i}` }, logger: silent, metrics: new RecordingMetrics(), work },
           { awsRequestId: `bench-${i}`, getRemainingTimeInMillis: () => 900_000 - (performance.now() - start) },
         ),
       ),
@@ -605,7 +608,7 @@ async function benchProcessorCase(server: Server, sizes: Sizes, mode: 'fair' | '
     if (completed !== jobs) throw new Error(`the processor completed ${completed} of ${jobs} jobs`);
     const result: Throughput = {
       scenario: 'processor',
-      case: `runProcessor x${invocations}, ${mode} claim, B=${config.batchSize} C=${config.concurrency} pool ${poolMax}`,
+      case: `runProcessor x${invocations}, ${mode} claim, B=${config.batchSize} C=${config.concurrency} pool ${poolMax}${jobMs > 0 ? `, ${jobMs} ms jobs, flush delay ${config.flushDelayMs} ms` : ''}`,
       jobs,
       seconds,
       jobsPerSecond: jobs / seconds,
