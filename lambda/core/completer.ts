@@ -169,7 +169,7 @@ export class Completer {
         return;
       } catch (err) {
         const transient = isTransientDbError(err);
-        this.opts.metrics.add(Metric.DatabaseErrors, 1);
+        if (transient) this.opts.metrics.add(Metric.DatabaseErrors, 1);
         this.opts.logger.warn('recording outcomes failed; will retry', {
           error: (err as Error).message,
           outcomes: batch.length,
@@ -203,7 +203,7 @@ export class Completer {
           this.opts.onRecorded(one.map((x) => x.entry), result, 0);
           break;
         } catch (err) {
-          this.opts.metrics.add(Metric.DatabaseErrors, 1);
+          if (isTransientDbError(err)) this.opts.metrics.add(Metric.DatabaseErrors, 1);
           this.opts.logger.warn('recording an outcome failed; will retry', { jobId: w.entry.id, error: (err as Error).message });
           if (!isTransientDbError(err) && attempt >= 2) one = [{ ...one[0]!, entry: unstorable(one[0]!.entry, err) }];
           await sleep((this.opts.retryDelayMs ?? defaultRetryDelay)(attempt));
