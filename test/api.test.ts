@@ -312,6 +312,31 @@ describe('cancel and retry', () => {
   });
 });
 
+describe('retrying a job that failed because of its dependency', () => {
+  it('answers 409 naming the dependency until it has completed, then runs the job again', async () => {
+    const own = await ownDatabase();
+    const { key } = own.client;
+    const parent = await upload(key, { content: 'The parent. It fails.', options: { maxAttempts: 1 } }, {}, own.api);
+    const child = await upload(key, { content: 'The child. It waits.', options: { dependsOn: [parent.json.id] } }, {}, own.api);
+    const [claimed] = await claimJobs(own.db.pool, { workerId: 't', limit: 10, leaseSeconds: 30 });
+    expect(claimed!.id).toBe(parent.json.id);
+    await failJobs(own.db.pool, [{ id: claimed!.id, token: claimed!.leaseToken, error: 'corrupt', retryable: false }]);
+    const retryChild = () => own.api.call(apiEvent('POST', `/jobs/${child.json.id}/retry`, { headers: as(key) }));
+    const blocked = await retryChild();
+    expectProblem(blocked, 409, 'dependency-not-completed');
+    expect(blocked.json.dependency).toEqual({ id: parent.json.id, status: 'failed' });
+    expect(blocked.json.detail).toContain(parent.json.id);
+    // The parent is queued again, not completed: still refused, and the problem says so.
+    expect((await own.api.call(apiEvent('POST', `/jobs/${parent.json.id}/retry`, { headers: as(key) }))).statusCode).toBe(200);
+    expect((await retryChild()).json.dependency).toEqual({ id: parent.json.id, status: 'queued' });
+    const [again] = await claimJobs(own.db.pool, { workerId: 't', limit: 10, leaseSeconds: 30 });
+    await completeJobs(own.db.pool, [{ id: again!.id, token: again!.leaseToken, result: { summary: 'Done.' } }]);
+    const retried = await retryChild();
+    expect(retried.statusCode).toBe(200);
+    expect(retried.json).toMatchObject({ status: 'queued', attempts: 0 });
+  });
+});
+
 describe('tenant isolation', () => {
   it('answers 404 to client B for everything about client A\'s job', async () => {
     const a = await newClient();
