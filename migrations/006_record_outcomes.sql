@@ -8,7 +8,8 @@
 -- Functions of 005 are replaced here with CREATE OR REPLACE; 005 stays as it was
 -- applied (migrations are checksummed).
 
--- Every failed attempt: {"at", "attempt", "error", "retryable", "worker"}.
+-- Every failed attempt: {"at", "attempt", "error", "retryable", "worker"}, where
+-- retryable says whether another attempt was allowed to follow.
 -- NULL (no failure yet) costs nothing in the row; bounded by max_attempts
 -- (at most 100) plus reaps and dependency failures.
 ALTER TABLE summary_jobs ADD COLUMN attempt_errors jsonb;
@@ -334,7 +335,8 @@ BEGIN
           finished_at = CASE WHEN f.retryable AND j.attempts < j.max_attempts THEN NULL ELSE now() END,
           last_error = f.error,
           attempt_errors = coalesce(j.attempt_errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
-            'at', now(), 'attempt', j.attempts, 'error', f.error, 'retryable', f.retryable, 'worker', j.lease_owner)),
+            'at', now(), 'attempt', j.attempts, 'error', f.error,
+            'retryable', f.retryable AND j.attempts < j.max_attempts, 'worker', j.lease_owner)),
           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
           progress_percent = NULL, progress_message = NULL,
           updated_at = now()
@@ -405,7 +407,7 @@ BEGIN
         last_error = 'lease expired: worker ' || coalesce(j.lease_owner, 'unknown')
                      || ' stopped heartbeating (crashed, timed out or froze) during attempt ' || j.attempts,
         attempt_errors = coalesce(j.attempt_errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
-          'at', now(), 'attempt', j.attempts, 'retryable', true, 'worker', j.lease_owner,
+          'at', now(), 'attempt', j.attempts, 'retryable', j.attempts < j.max_attempts, 'worker', j.lease_owner,
           'error', 'lease expired: the worker stopped heartbeating (crashed, timed out or froze)')),
         lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
         progress_percent = NULL, progress_message = NULL,

@@ -87,7 +87,9 @@ describe('dependencies', () => {
     await db.pool.query(`UPDATE summary_jobs SET lease_expires_at = now() - interval '1 minute' WHERE id = $1`, [reaped.id]);
     expect((await reapExpiredLeases(db.pool)).map((r) => [r.id, r.status])).toEqual([[reaped.id, 'failed']]);
     expect(await job(orphan.id)).toMatchObject({ status: 'failed', lastError: `dependency ${reaped.id} failed; not run` });
-    expect((await job(reaped.id)).attemptErrors).toEqual([expect.objectContaining({ attempt: 1, worker: 'dead', error: expect.stringMatching(/^lease expired/) })]);
+    expect((await job(reaped.id)).attemptErrors).toEqual([
+      expect.objectContaining({ attempt: 1, worker: 'dead', retryable: false, error: expect.stringMatching(/^lease expired/) }),
+    ]);
   });
 
   it('repairs, in the maintenance phase, counts that an older version left behind', async () => {
@@ -136,7 +138,8 @@ describe('attempt history and snoozes', () => {
     expect(failed.attemptErrors!.map((e) => [e.attempt, e.error, e.retryable])).toEqual([
       [1, 'model overloaded on attempt 1', true],
       [2, 'model overloaded on attempt 2', true],
-      [3, 'model overloaded on attempt 3', true],
+      // The last one spent the attempts: no other attempt followed.
+      [3, 'model overloaded on attempt 3', false],
     ]);
     expect(failed.attemptErrors!.every((e) => /^deps:/.test(e.worker ?? '') && !Number.isNaN(Date.parse(e.at)))).toBe(true);
     expect(presentJob(failed)).toMatchObject({ error: 'model overloaded on attempt 3', attemptErrors: failed.attemptErrors });
