@@ -180,6 +180,8 @@ async function main(): Promise<void> {
       again = true;
       return;
     }
+    // As the Lambda handler does: no key of an earlier run or request belongs on this run's lines.
+    logger.resetKeys();
     // A failed run is logged and the next tick runs again: the worker part recovers by itself.
     started.current = runProcessor({ pool, config, logger, metrics, work }, lambdaContext('summary-jobs-processor', PROCESSOR_TIMEOUT_MS), shutdown)
       .catch((err) => logger.error('processor invocation failed', err as Error))
