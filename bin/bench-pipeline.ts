@@ -285,7 +285,13 @@ async function startLocalMode(repo: string, databaseUrl: string, opts: PipelineO
       ...opts.env,
     },
   });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  live.children.add(child);
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      live.children.delete(child);
+      r(code);
+    }),
+  );
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
@@ -357,13 +363,19 @@ function commitOf(repo: string): string {
   }
 }
 
+// What exists right now, so an interrupted run leaves no database or child behind.
+const live = { databases: new Set<string>(), children: new Set<ChildProcess>() };
+
 async function runOnce(server: Server, repo: string, round: number, opts: PipelineOptions, pieces: string[], big: Buffer): Promise<PipelineResult> {
   const database = `bench_pipeline_${randomBytes(5).toString('hex')}`;
   const workDir = mkdtempSync(join(tmpdir(), 'summary-jobs-bench-pipeline-'));
   const admin = new Client({ connectionString: server.adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);
+  live.databases.add(database);
   const db = new Client({ connectionString: withDatabaseName(server.adminUrl, database) });
+  // Dropping the database on an interrupt ends this connection: that is expected, not a crash.
+  db.on('error', () => undefined);
   let local: LocalMode | null = null;
   try {
     log(`${repo} (${commitOf(repo)}), round ${round}: starting local mode on database ${database}`);
@@ -528,6 +540,7 @@ async function runOnce(server: Server, repo: string, round: number, opts: Pipeli
     await local?.stop().catch(() => undefined);
     await db.end().catch(() => undefined);
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    live.databases.delete(database);
     await admin.end();
     if (!opts.cpuProf) rmSync(workDir, { recursive: true, force: true });
     else log(`profiles and local mode's output kept in ${workDir}`);
@@ -745,6 +758,19 @@ export async function benchPipeline(args: string[]): Promise<PipelineResult[]> {
   if (pieces.length < 20) throw new Error(`too little text under ${LICENCES} (${pieces.length} pieces of 1-3 KB)`);
   const big = bigDocument(opts.bigBytes);
   const server = await findServer();
+  const interrupted = async () => {
+    log('interrupted: stopping local mode and dropping the benchmark databases');
+    for (const child of live.children) child.kill('SIGKILL');
+    for (const name of live.databases) {
+      const admin = new Client({ connectionString: server.adminUrl });
+      await admin.connect().then(() => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).catch(() => undefined);
+      await admin.end().catch(() => undefined);
+    }
+    await server.stop().catch(() => undefined);
+    process.exit(130);
+  };
+  process.once('SIGINT', () => void interrupted());
+  process.once('SIGTERM', () => void interrupted());
   log(`database server: ${server.source}; ${pieces.length} distinct pieces of text; ${availableParallelism()} cores`);
   const results: PipelineResult[] = [];
   try {
