@@ -597,6 +597,12 @@ async function benchProcessorCase(server: Server, sizes: Sizes, mode: 'fair' | '
     );
     const seconds = (performance.now() - start) / 1000;
     const node = process.cpuUsage(nodeBefore);
+    // The invocations' backends were all started by this run: all their CPU is the run's
+    // (connection set-up included). Read before the pools end and the backends exit.
+    const backends = await pool.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'summary-jobs-bench' AND datname = current_database()",
+    );
+    const pgSeconds = backendsCpuSeconds(backends.rows.map((r) => r.pid));
     // Backends that exit report their counts; give the statistics a moment to take them in.
     await Promise.all(pools.map((p) => p.end()));
     await new Promise((r) => setTimeout(r, 1100));
@@ -614,10 +620,10 @@ async function benchProcessorCase(server: Server, sizes: Sizes, mode: 'fair' | '
       jobsPerSecond: jobs / seconds,
       walBytesPerJob: walBytes / jobs,
       nodeCpuUsPerJob: (node.user + node.system) / jobs,
-      pgCpuUsPerJob: null,
+      pgCpuUsPerJob: pgSeconds === null ? null : (pgSeconds * 1e6) / jobs,
       note: `${(commits / jobs).toFixed(3)} commits/job`,
     };
-    log(`  ${result.case}: ${fmt(result.jobsPerSecond)} jobs/s, ${result.note}`);
+    log(`  ${result.case}: ${fmt(result.jobsPerSecond)} jobs/s, ${result.note}, CPU us/job node ${cpu(result.nodeCpuUsPerJob)} pg ${cpu(result.pgCpuUsPerJob)}`);
     return result;
   });
 }
