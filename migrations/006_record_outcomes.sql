@@ -8,8 +8,10 @@
 -- Functions of 005 are replaced here with CREATE OR REPLACE; 005 stays as it was
 -- applied (migrations are checksummed).
 
--- Every failed attempt: {"at", "attempt", "error", "retryable", "worker"}, where
--- retryable says whether another attempt was allowed to follow.
+-- Every failed attempt: {"at", "attempt", "error", "retryable", "worker",
+-- "clientCaused"}, where retryable says whether another attempt was allowed to
+-- follow and clientCaused whether the client's document was the problem
+-- (unreadable, empty, too large), so client errors can be counted per client.
 -- NULL (no failure yet) costs nothing in the row; bounded by max_attempts
 -- (at most 100) plus reaps and dependency failures.
 ALTER TABLE summary_jobs ADD COLUMN attempt_errors jsonb;
@@ -333,6 +335,7 @@ END $$;
 CREATE FUNCTION summary_jobs_record(
   p_done_ids uuid[], p_done_tokens uuid[], p_results jsonb[],
   p_fail_ids uuid[], p_fail_tokens uuid[], p_fail_errors text[], p_fail_retryable boolean[],
+  p_fail_client_caused boolean[],
   p_snooze_ids uuid[], p_snooze_tokens uuid[], p_snooze_seconds float8[], p_snooze_reasons text[],
   p_release_ids uuid[], p_release_tokens uuid[],
   p_owner text, p_limit integer, p_lease_seconds float8, p_fair boolean,
@@ -351,6 +354,7 @@ DECLARE
   v_fail_tokens uuid[] := p_fail_tokens;
   v_fail_errors text[] := p_fail_errors;
   v_fail_retryable boolean[] := p_fail_retryable;
+  v_fail_client_caused boolean[] := p_fail_client_caused;
   v_recorded jsonb;
   v_first boolean := true;
   v_row record;
@@ -370,8 +374,9 @@ BEGIN
     -- Past the bound: an ordinary retryable failure, which spends the attempt.
     SELECT v_fail_ids || coalesce(array_agg(s.id), '{}'), v_fail_tokens || coalesce(array_agg(s.token), '{}'),
            v_fail_errors || coalesce(array_agg('snoozed ' || p_max_snoozes || ' times, the limit: ' || s.reason), '{}'),
-           v_fail_retryable || coalesce(array_agg(true), '{}')
-    INTO v_fail_ids, v_fail_tokens, v_fail_errors, v_fail_retryable
+           v_fail_retryable || coalesce(array_agg(true), '{}'),
+           v_fail_client_caused || coalesce(array_agg(false), '{}')
+    INTO v_fail_ids, v_fail_tokens, v_fail_errors, v_fail_retryable, v_fail_client_caused
     FROM unnest(p_snooze_ids, p_snooze_tokens, p_snooze_reasons) AS s(id, token, reason)
     WHERE s.id <> ALL (v_snoozed);
   END IF;
@@ -388,11 +393,13 @@ BEGIN
           last_error = f.error,
           attempt_errors = coalesce(j.attempt_errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
             'at', now(), 'attempt', j.attempts, 'error', f.error,
-            'retryable', f.retryable AND j.attempts < j.max_attempts, 'worker', j.lease_owner)),
+            'retryable', f.retryable AND j.attempts < j.max_attempts, 'worker', j.lease_owner,
+            'clientCaused', coalesce(f.client_caused, false))),
           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
           progress_percent = NULL, progress_message = NULL,
           updated_at = now()
-      FROM unnest(v_fail_ids, v_fail_tokens, v_fail_errors, v_fail_retryable) AS f(id, token, error, retryable)
+      FROM unnest(v_fail_ids, v_fail_tokens, v_fail_errors, v_fail_retryable, v_fail_client_caused)
+           AS f(id, token, error, retryable, client_caused)
       WHERE j.id = f.id AND j.lease_token = f.token
       RETURNING j.id, j.status, j.attempts, j.run_at, j.has_dependents
     )
@@ -460,7 +467,7 @@ BEGIN
                      || ' stopped heartbeating (crashed, timed out or froze) during attempt ' || j.attempts,
         attempt_errors = coalesce(j.attempt_errors, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
           'at', now(), 'attempt', j.attempts, 'retryable', j.attempts < j.max_attempts, 'worker', j.lease_owner,
-          'error', 'lease expired: the worker stopped heartbeating (crashed, timed out or froze)')),
+          'error', 'lease expired: the worker stopped heartbeating (crashed, timed out or froze)', 'clientCaused', false)),
         lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
         progress_percent = NULL, progress_message = NULL,
         updated_at = now()

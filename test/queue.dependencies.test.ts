@@ -88,7 +88,7 @@ describe('dependencies', () => {
     expect((await reapExpiredLeases(db.pool)).map((r) => [r.id, r.status])).toEqual([[reaped.id, 'failed']]);
     expect(await job(orphan.id)).toMatchObject({ status: 'failed', lastError: `dependency ${reaped.id} failed; not run` });
     expect((await job(reaped.id)).attemptErrors).toEqual([
-      expect.objectContaining({ attempt: 1, worker: 'dead', retryable: false, error: expect.stringMatching(/^lease expired/) }),
+      expect.objectContaining({ attempt: 1, worker: 'dead', retryable: false, clientCaused: false, error: expect.stringMatching(/^lease expired/) }),
     ]);
   });
 
@@ -189,6 +189,10 @@ describe('attempt history and snoozes', () => {
     expect(metrics.points.filter((p) => p.name === 'JobsFailed').map((p) => p.context?.jobId)).toEqual([system.id]);
     // Progress is advisory and superseded by the outcome: a failed job shows none.
     expect(await job(client.id)).toMatchObject({ status: 'failed', progressPercent: null });
+    // The attempt history says which failures were the client's, for counting them per client.
+    expect((await job(client.id)).attemptErrors).toEqual([expect.objectContaining({ error: 'the document is empty', retryable: false, clientCaused: true })]);
+    expect((await job(system.id)).attemptErrors).toEqual([expect.objectContaining({ error: 'unknown job type "x"', clientCaused: false })]);
+    expect(presentJob(await job(client.id)).attemptErrors).toEqual([expect.objectContaining({ clientCaused: true })]);
   });
 });
 

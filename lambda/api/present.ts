@@ -21,7 +21,7 @@ export function presentJob(job: Job): Record<string, unknown> {
     result: job.status === 'completed' ? job.result : null,
     error: job.status === 'completed' ? null : job.lastError,
     // Every failed attempt, oldest first: why attempts 1..n-1 failed, not only the last.
-    attemptErrors: job.attemptErrors ?? [],
+    attemptErrors: (job.attemptErrors ?? []).map((a) => ({ ...a, clientCaused: a.clientCaused ?? false })),
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,

@@ -235,7 +235,7 @@ export class Completer {
     const released: Lease[] = [];
     for (const e of entries) {
       if (e.type === 'complete') completed.push({ id: e.id, token: e.token, result: e.result });
-      else if (e.type === 'fail') failed.push({ id: e.id, token: e.token, error: e.error, retryable: e.retryable });
+      else if (e.type === 'fail') failed.push({ id: e.id, token: e.token, error: e.error, retryable: e.retryable, clientCaused: e.clientCaused });
       else if (e.type === 'snooze') snoozed.push({ id: e.id, token: e.token, seconds: e.seconds, reason: e.reason });
       else released.push({ id: e.id, token: e.token });
     }

@@ -189,7 +189,7 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
           jobType: job?.jobType ?? 'unknown',
           attempts: f.attempts,
           error,
-          clientCaused: executed?.kind === 'failed' && executed.clientCaused && entry?.type === 'fail',
+          clientCaused: entry?.type === 'fail' && entry.clientCaused === true,
         });
       }
     }
@@ -366,7 +366,7 @@ function toEntry(executed: ExecutedJob): Entry | null {
     case 'completed':
       return { type: 'complete', ...lease, result: executed.result };
     case 'failed':
-      return { type: 'fail', ...lease, error: executed.error, retryable: executed.retryable };
+      return { type: 'fail', ...lease, error: executed.error, retryable: executed.retryable, clientCaused: executed.clientCaused };
     case 'timed_out':
       return { type: 'fail', ...lease, error: executed.error, retryable: true };
     case 'snoozed':

@@ -85,6 +85,12 @@ export interface AttemptError {
   retryable: boolean;
   /** The lease owner that ran the attempt (host:request id). */
   worker: string | null;
+  /**
+   * The client's document was the problem (unreadable, empty, too large), not
+   * the system. Always written by summary_jobs_record and the reaper; optional
+   * on reading, and presented as false when absent.
+   */
+  clientCaused?: boolean;
 }
 
 export interface Lease {
@@ -504,6 +510,8 @@ export interface Failure extends Lease {
   error: string;
   /** false for errors that another attempt cannot fix (a corrupt document). */
   retryable: boolean;
+  /** The client's document was the problem (kept in the attempt history; default false). */
+  clientCaused?: boolean;
 }
 
 export interface Snooze extends Lease {
@@ -559,11 +567,11 @@ export interface RecordResult {
   claimed: ClaimedJob[];
 }
 
-// $1-$3 completions, $4-$7 failures, $8-$11 snoozes, $12-$13 releases,
-// $14-$17 the claim (owner, limit, lease seconds, fair), $18-$19 backoff
-// (base, cap, in seconds), $20 the snooze bound. Rows come back in claim order;
+// $1-$3 completions, $4-$8 failures, $9-$12 snoozes, $13-$14 releases,
+// $15-$18 the claim (owner, limit, lease seconds, fair), $19-$20 backoff
+// (base, cap, in seconds), $21 the snooze bound. Rows come back in claim order;
 // the first carries `recorded` (migrations/006_record_outcomes.sql).
-const RECORD_SQL = `SELECT * FROM summary_jobs_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`;
+const RECORD_SQL = `SELECT * FROM summary_jobs_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`;
 
 interface RecordedRow extends ClaimedRow {
   recorded: { failed: { id: string; status: 'queued' | 'failed'; attempts: number; runAt: string }[]; snoozed: string[]; released: string[] } | null;
@@ -591,6 +599,7 @@ export async function recordOutcomes(db: Db, batch: OutcomeBatch, opts: RecordOp
     failed.map((f) => f.token),
     failed.map((f) => f.error.slice(0, 4000)),
     failed.map((f) => f.retryable),
+    failed.map((f) => f.clientCaused ?? false),
     snoozed.map((s) => s.id),
     snoozed.map((s) => s.token),
     snoozed.map((s) => Math.max(0, s.seconds)),
