@@ -3,7 +3,7 @@ import { permanent } from '../lambda/core/errors';
 import { uuidv7 } from '../lambda/core/ids';
 import { logger } from '../lambda/core/logger';
 import { RecordingMetrics } from '../lambda/core/metrics';
-import { runProcessor, type JobWork, type ProcessorDeps } from '../lambda/core/processor';
+import { CLAIM_POLL_MS, claimUntilOf, runProcessor, type JobWork, type ProcessorDeps } from '../lambda/core/processor';
 import { enqueueJobs, getJob } from '../lambda/core/queue';
 import { createPool } from '../lambda/core/db';
 import { createTestDatabase, type TestDatabase } from './support/db';
@@ -307,5 +307,53 @@ describe('runProcessor', () => {
     expect(run.completed).toBe(2);
     expect(run.released).toBe(8);
     expect(await statuses()).toEqual({ completed: 2, queued: 18 });
+  });
+});
+
+describe('an upload nudge\'s claim window', () => {
+  it('reads claimUntil from an upload\'s nudge only', () => {
+    expect(claimUntilOf({ source: 'upload', sentAt: 1_000, claimUntil: 1_500 })).toBe(1_500);
+    // The schedule's EventBridge event, a test invoke, junk: no window.
+    expect(claimUntilOf({ source: 'aws.events', 'detail-type': 'Scheduled Event' })).toBeUndefined();
+    expect(claimUntilOf({ source: 'upload', claimUntil: '1500' })).toBeUndefined();
+    expect(claimUntilOf({ source: 'upload', claimUntil: Number.NaN })).toBeUndefined();
+    expect(claimUntilOf(null)).toBeUndefined();
+    expect(claimUntilOf('upload')).toBeUndefined();
+  });
+
+  it.each(['fair', 'priority'])('keeps claiming until claimUntil, so a job that becomes runnable inside the window runs on this run (%s claim)', async (mode) => {
+    // Runnable 300 ms from now: the run's first claims find nothing, as when the
+    // last uploads of a burst arrive after the nudged run started.
+    const [late] = await enqueue(1, { runAt: new Date(Date.now() + 300) });
+    const started = Date.now();
+    const run = await runProcessor(deps(async () => ({ summary: 'late' }), config({ CLAIM_MODE: mode })), fakeInvocation(60_000), undefined, {
+      claimUntil: started + 600,
+    });
+    expect(run).toMatchObject({ claimed: 1, completed: 1, stoppedBy: 'empty' });
+    expect((await getJob(db.pool, late!.job.id, null))!.status).toBe('completed');
+    // It ended once the window had passed, and not much later.
+    expect(Date.now()).toBeGreaterThanOrEqual(started + 600);
+    expect(Date.now() - started).toBeLessThan(600 + 10 * CLAIM_POLL_MS);
+  });
+
+  it('without a window, or with one already past, a claim that finds nothing ends the run', async () => {
+    const [late] = await enqueue(1, { runAt: new Date(Date.now() + 300) });
+    const started = Date.now();
+    const plain = await runProcessor(deps(async () => ({})), fakeInvocation(60_000));
+    const past = await runProcessor(deps(async () => ({})), fakeInvocation(60_000), undefined, { claimUntil: started - 1 });
+    expect(plain).toMatchObject({ claimed: 0, stoppedBy: 'empty' });
+    expect(past).toMatchObject({ claimed: 0, stoppedBy: 'empty' });
+    expect(Date.now() - started).toBeLessThan(300);
+    expect((await getJob(db.pool, late!.job.id, null))!.status).toBe('queued');
+  });
+
+  it('ends a run waiting in its window at shutdown', async () => {
+    const shutdown = new AbortController();
+    const started = Date.now();
+    const waiting = runProcessor(deps(async () => ({})), fakeInvocation(60_000), shutdown.signal, { claimUntil: started + 60_000 });
+    // After its first claims found nothing: the run is waiting for the next look.
+    setTimeout(() => shutdown.abort(), 2 * CLAIM_POLL_MS);
+    expect(await waiting).toMatchObject({ claimed: 0, stoppedBy: 'shutdown' });
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 });

@@ -63,15 +63,48 @@ export interface ProcessorRun {
   stoppedBy: 'empty' | 'time' | 'shutdown' | 'database';
 }
 
+/** Options of one run beyond the Lambda context. */
+export interface RunOptions {
+  /**
+   * Epoch ms: until then a claim that finds nothing does not end the run; it
+   * claims again every CLAIM_POLL_MS. An upload's nudge asks for this, so the
+   * uploads of a burst whose own nudge was skipped (one per NUDGE_INTERVAL_MS
+   * per container) start on this run, not at the next scheduled minute.
+   */
+  claimUntil?: number;
+}
+
+/** How often a run inside its claim window looks again for jobs. */
+export const CLAIM_POLL_MS = 100;
+/** A claim window ends at most this long after the run started, whatever the event says. */
+const MAX_CLAIM_WINDOW_MS = 5_000;
+
+/**
+ * The claim window an invocation's event asks for: an upload's nudge
+ * (`{source: 'upload', sentAt, claimUntil}`, see handlers/api.ts) carries one;
+ * the schedule's event, or anything else, none.
+ */
+export function claimUntilOf(event: unknown): number | undefined {
+  if (typeof event !== 'object' || event === null) return undefined;
+  const { source, claimUntil } = event as { source?: unknown; claimUntil?: unknown };
+  return source === 'upload' && typeof claimUntil === 'number' && Number.isFinite(claimUntil) ? claimUntil : undefined;
+}
+
 /** A job whose attempt ended because the database went away runs again this much later, the attempt not spent. */
 const DATABASE_RETRY_SECONDS = 5;
 /** Keep this much of a lease in hand: an outcome not recorded by then is given up to the reaper. */
 const LEASE_SAFETY_MS = 1000;
 
-export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, shutdown?: AbortSignal): Promise<ProcessorRun> {
+export async function runProcessor(
+  deps: ProcessorDeps,
+  invocation: Invocation,
+  shutdown?: AbortSignal,
+  options: RunOptions = {},
+): Promise<ProcessorRun> {
   const { pool, config, logger, metrics } = deps;
   const workerId = `${config.workerId ?? hostname()}:${invocation.awsRequestId}`;
   const started = Date.now();
+  const claimUntil = Math.min(options.claimUntil ?? 0, started + MAX_CLAIM_WINDOW_MS);
   const run: ProcessorRun = {
     reaped: 0,
     claimed: 0,
@@ -138,6 +171,8 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
   let lastClaimEmpty = false;
   let wake: () => void = () => undefined;
   const notify = () => wake();
+  /** Inside the claim window, after a claim found nothing: the next look. */
+  let pollTimer: NodeJS.Timeout | undefined;
 
   const keeper = new LeaseKeeper({
     pool,
@@ -308,8 +343,14 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
       }
       while (running.size < config.concurrency && buffer.length > 0) start(buffer.shift()!);
       if (running.size === 0 && buffer.length === 0 && completer.idle) {
-        if (lastClaimEmpty) break;
-        completer.requestClaim();
+        if (!lastClaimEmpty) completer.requestClaim();
+        else if (Date.now() >= claimUntil) break;
+        else
+          pollTimer ??= setTimeout(() => {
+            pollTimer = undefined;
+            lastClaimEmpty = false;
+            notify();
+          }, Math.min(CLAIM_POLL_MS, claimUntil - Date.now()));
       } else if (!lastClaimEmpty && buffer.length + completer.claiming < config.concurrency) {
         // Few jobs left to start: claim the next batch now, with whatever outcomes wait.
         completer.requestClaim();
@@ -321,6 +362,7 @@ export async function runProcessor(deps: ProcessorDeps, invocation: Invocation, 
     }
   } finally {
     stopped = true;
+    clearTimeout(pollTimer);
     // Unstarted jobs go back at once (with whatever waits to be recorded); running ones finish.
     for (const job of buffer.splice(0)) {
       leaseLost.delete(job.id);

@@ -3,23 +3,27 @@ import { processorConfig } from '../core/config';
 import { getPool } from '../core/db';
 import { logger } from '../core/logger';
 import { PowertoolsMetrics } from '../core/metrics';
-import { runProcessor } from '../core/processor';
+import { claimUntilOf, runProcessor } from '../core/processor';
 import { createSummarizer } from '../core/summarize';
 import { jobWork } from '../core/work';
 
 /**
  * Processor entry point, for the EventBridge schedule and for the upload
- * path's async nudge alike: both just mean "drain the queue now".
+ * path's async nudge alike: both mean "drain the queue now". A nudge also
+ * carries `claimUntil`: until then the run keeps looking for jobs, for the
+ * uploads of a burst that sent no nudge of their own.
  */
 
 const config = processorConfig();
 const summarizer = createSummarizer(config);
 const metrics = new PowertoolsMetrics();
 
-export const handler = async (_event: unknown, context: Context) => {
+export const handler = async (event: unknown, context: Context) => {
   // The container may have served other invocations: none of their keys belong on this run's lines.
   logger.resetKeys();
   logger.addContext(context);
   const pool = await getPool();
-  return runProcessor({ pool, config, logger, metrics, work: jobWork(pool, summarizer, config) }, context);
+  return runProcessor({ pool, config, logger, metrics, work: jobWork(pool, summarizer, config) }, context, undefined, {
+    claimUntil: claimUntilOf(event),
+  });
 };
