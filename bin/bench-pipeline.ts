@@ -23,6 +23,10 @@
  *   --threads=T     SUMMARIZE_THREADS for the child (default: the child's own default)
  *   --env=KEY=VAL   more environment for the child (repeatable), e.g. --env=DB_POOL_MAX=10
  *   --cpu-prof      profile the child (--cpu-prof) and print where its CPU went during the load
+ *   --summarize-only  no local mode, no database: this checkout's threaded summarizer alone, the
+ *                   same pieces of text with 8 in flight, at 0 (the calling thread), 1 .. cores threads
+ *                   (interleaved, --rounds times): documents/s and CPU per document, what the
+ *                   summarizing part can reach when nothing else wants the cores
  *   --json          results as JSON on stdout
  *
  * The database server: DATABASE_URL's, else 127.0.0.1:5432, else an embedded one. Each run gets a
@@ -52,6 +56,7 @@ export interface PipelineOptions {
   threads?: number;
   env: Record<string, string>;
   cpuProf: boolean;
+  summarizeOnly: boolean;
   json: boolean;
 }
 
@@ -714,6 +719,7 @@ export function parsePipelineOptions(args: string[]): PipelineOptions {
         threads: { type: 'string' },
         env: { type: 'string', multiple: true },
         'cpu-prof': { type: 'boolean', default: false },
+        'summarize-only': { type: 'boolean', default: false },
         quick: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
@@ -747,15 +753,68 @@ export function parsePipelineOptions(args: string[]): PipelineOptions {
     threads: values.threads === undefined ? undefined : count('threads', values.threads, 0, 0, 64),
     env,
     cpuProf: Boolean(values['cpu-prof']),
+    summarizeOnly: Boolean(values['summarize-only']),
     json: Boolean(values.json),
   };
 }
 
+export interface SummarizeResult {
+  threads: number;
+  round: number;
+  documentsPerSecond: number;
+  /** This process, every thread. */
+  cpuMsPerDocument: number;
+}
+
+/** The threaded summarizer alone, in this process: no HTTP, no database. */
+async function benchSummarizeOnly(opts: PipelineOptions, pieces: string[]): Promise<SummarizeResult[]> {
+  const { createThreadedSummarizer } = await import('../lambda/core/summarize-pool');
+  const results: SummarizeResult[] = [];
+  const documents = opts.uploads;
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (let threads = 0; threads <= availableParallelism(); threads++) {
+      const summarizer = createThreadedSummarizer({ summarizer: 'extractive', bedrockModelId: 'unused', summarizeThreads: threads });
+      const run = async (n: number) => {
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            for (let i = next++; i < n; i = next++) {
+              await summarizer.summarize({ content: Buffer.from(pieces[i % pieces.length]!), contentType: 'text/plain' }, { maxSentences: 3 });
+            }
+          }),
+        );
+      };
+      // Threads started and compiled before the clock starts.
+      await run(Math.min(500, documents));
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      await run(documents);
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      await summarizer.close();
+      results.push({ threads, round, documentsPerSecond: roundTo(documents / seconds, 0), cpuMsPerDocument: roundTo((cpu.user + cpu.system) / 1000 / documents) });
+      log(`summarize-only: ${threads} threads, round ${round}: ${results[results.length - 1]!.documentsPerSecond} documents/s`);
+    }
+  }
+  return results;
+}
+
 /** Runs the pipeline benchmark with command-line style arguments and prints its results. */
-export async function benchPipeline(args: string[]): Promise<PipelineResult[]> {
+export async function benchPipeline(args: string[]): Promise<PipelineResult[] | SummarizeResult[]> {
   const opts = parsePipelineOptions(args);
   const pieces = licencePieces();
   if (pieces.length < 20) throw new Error(`too little text under ${LICENCES} (${pieces.length} pieces of 1-3 KB)`);
+  if (opts.summarizeOnly) {
+    const results = await benchSummarizeOnly(opts, pieces);
+    if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    else {
+      const lines = [`summarize only: ${opts.uploads} documents of 1-3 KB, 8 in flight, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}); threads 0 = the calling thread`];
+      lines.push(`${'threads'.padEnd(8)}${'round'.padStart(6)}${'docs/s'.padStart(10)}${'CPU ms/doc'.padStart(12)}`);
+      for (const r of results) lines.push(`${String(r.threads).padEnd(8)}${String(r.round).padStart(6)}${String(r.documentsPerSecond).padStart(10)}${String(r.cpuMsPerDocument).padStart(12)}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    return results;
+  }
   const big = bigDocument(opts.bigBytes);
   const server = await findServer();
   const interrupted = async () => {
