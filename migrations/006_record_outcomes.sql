@@ -162,25 +162,25 @@ BEGIN
     -- planned per call (EXECUTE).
     IF cardinality(v_types_blocked) = 0 THEN
       v_pick := ARRAY(
+        -- Only clients with a job runnable now share the batch: the walk from
+        -- client to client skips those whose jobs are all delayed, in the same
+        -- index descent that finds the next client.
         WITH RECURSIVE active(client_id) AS (
           (SELECT s.client_id FROM summary_jobs s
-           WHERE s.status = 'queued' AND s.pending_dependencies = 0 ORDER BY s.client_id LIMIT 1)
+           WHERE s.status = 'queued' AND s.pending_dependencies = 0 AND s.run_at <= now()
+           ORDER BY s.client_id LIMIT 1)
           UNION ALL
           SELECT (SELECT s.client_id FROM summary_jobs s
-                  WHERE s.status = 'queued' AND s.pending_dependencies = 0 AND s.client_id > a.client_id
+                  WHERE s.status = 'queued' AND s.pending_dependencies = 0 AND s.run_at <= now()
+                    AND s.client_id > a.client_id
                   ORDER BY s.client_id LIMIT 1)
           FROM active a WHERE a.client_id IS NOT NULL
         ), weighted AS (
-          -- Only clients with a job runnable now share the batch. The probe reads
-          -- the same index range the client's offer below reads anyway.
           SELECT a.client_id, coalesce(c.weight, 1) AS weight, cc.cap
           FROM active a
           LEFT JOIN clients c ON c.id = a.client_id
           LEFT JOIN unnest(v_client_keys, v_client_caps) AS cc(client_key, cap) ON cc.client_key = a.client_id::text
           WHERE a.client_id IS NOT NULL AND coalesce(cc.cap, 1) > 0
-            AND EXISTS (SELECT 1 FROM summary_jobs s
-                        WHERE s.client_id = a.client_id AND s.status = 'queued' AND s.pending_dependencies = 0
-                          AND s.run_at <= now())
         ), offered AS (
           SELECT o.*, w.weight,
                  row_number() OVER (PARTITION BY o.client_id ORDER BY o.priority DESC, o.run_at, o.id) AS rn

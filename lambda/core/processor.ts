@@ -275,7 +275,11 @@ export async function runProcessor(
     order: config.claimMode,
     backoff: deps.backoff,
     maxSnoozes: config.maxSnoozes,
-    flushAt: config.batchSize,
+    // Outcomes go with the next claim (asked for when the slots run short of
+    // jobs) or after the flush delay, not on their number: a processor holds at
+    // most batch + concurrency jobs, and flushing at a batch's worth split each
+    // batch into a call that records and another that claims.
+    flushAt: config.batchSize + config.concurrency,
     flushDelayMs: config.flushDelayMs,
     logger,
     metrics,
