@@ -31,7 +31,7 @@ import { ForwardingMetrics } from '../lambda/core/metrics';
 import { migrate } from '../lambda/core/migrate';
 import { runProcessor, type JobWork } from '../lambda/core/processor';
 import { getSecretString, localSecretFile } from '../lambda/core/secrets';
-import { createSummarizer } from '../lambda/core/summarize';
+import { createThreadedSummarizer, type ThreadedSummarizer } from '../lambda/core/summarize-pool';
 import { jobWork } from '../lambda/core/work';
 import { AlarmEvaluator, consoleSink, fileSink, webhookSink, type AlertSink } from '../lambda/local/alerts';
 import { EmbeddedPostgresError, portIsFree, startEmbeddedPostgres, type RunningPostgres } from '../lambda/local/embedded-postgres';
@@ -59,6 +59,7 @@ const started: {
   current: Promise<unknown> | null;
   sinks: AlertSink[];
   pool: boolean;
+  summarizer?: ThreadedSummarizer;
   releaseLocalDir?: () => void;
 } = { timers: [], processor: new AbortController(), current: null, sinks: [consoleSink()], pool: false };
 
@@ -170,7 +171,8 @@ async function main(): Promise<void> {
 
   // The processor: a timer (EventBridge) plus nudges (async invokes), one run at a time.
   const config = processorConfig();
-  const summarizer = createSummarizer(config);
+  // Summarizing runs in worker threads: the API keeps answering while a large document is read.
+  const summarizer = (started.summarizer = createThreadedSummarizer(config));
   const work = withTestOnlyDelay(jobWork(pool, summarizer, config));
   const shutdown = started.processor.signal;
   let again = false;
@@ -254,6 +256,7 @@ async function stopInOrder(): Promise<void> {
   // 2. The processor claims nothing more, finishes what runs and releases what it holds.
   started.processor.abort();
   if (started.current) await step('stopping the processor', async () => started.current);
+  if (started.summarizer) await step('stopping the summarize threads', () => started.summarizer!.close());
   // 3. The pool, then the server it talks to.
   if (started.pool) await step('closing the database pool', closePool);
   if (started.embedded) await step('stopping the embedded PostgreSQL server', () => started.embedded!.stop());
