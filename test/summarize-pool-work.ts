@@ -1,3 +1,4 @@
+import { snooze, systemFailure } from '../lambda/core/errors';
 import { extractiveSummarizer } from '../lambda/core/summarize/extractive-summarizer';
 import type { Summarizer } from '../lambda/core/summarize/types';
 
@@ -8,6 +9,8 @@ import type { Summarizer } from '../lambda/core/summarize/types';
  */
 export const SPIN = 'application/x-test-spin';
 export const CRASH = 'application/x-test-crash';
+export const SYSTEM_FAULT = 'application/x-test-system-fault';
+export const THROTTLED = 'application/x-test-throttled';
 
 const extractive = extractiveSummarizer();
 
@@ -16,6 +19,8 @@ export const summarizer: Summarizer = {
   async summarize(doc, opts) {
     // CPU work that never yields: no checkpoint, no await, no signal could stop it on its own thread.
     if (doc.contentType === SPIN) for (;;);
+    if (doc.contentType === SYSTEM_FAULT) throw systemFailure('a fault of ours, not of the document');
+    if (doc.contentType === THROTTLED) throw snooze('the model is throttling', 42);
     if (doc.contentType === CRASH) {
       setImmediate(() => {
         throw new Error('the test document crashed its thread');

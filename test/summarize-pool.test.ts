@@ -14,7 +14,7 @@ import { submitUpload } from '../lambda/core/uploads';
 import { jobWork } from '../lambda/core/work';
 import { createTestDatabase, type TestDatabase } from './support/db';
 import { fakeInvocation } from './support/processor';
-import { CRASH, SPIN } from './summarize-pool-work';
+import { CRASH, SPIN, SYSTEM_FAULT, THROTTLED } from './summarize-pool-work';
 
 const DOCS = join(__dirname, 'fixtures', 'docs');
 const FIXTURES: Array<[string, string]> = [
@@ -68,6 +68,16 @@ describe('threaded summarizer', () => {
     const badCount = await outcome(threaded.summarize(fixture('essay.txt', 'text/plain'), { maxSentences: 0 }));
     expect(badCount.error).toBeInstanceOf(JobError);
     expect((badCount.error as JobError).retryable).toBe(false);
+  });
+
+  it('keeps a system failure and a snooze (with its seconds) what they are across the thread', async () => {
+    const threaded = pool(1, WORK_MODULE);
+    const fault = await outcome(threaded.summarize({ content: Buffer.from('x'), contentType: SYSTEM_FAULT }, { maxSentences: 3 }));
+    expect(fault.error).toBeInstanceOf(JobError);
+    expect(fault.error).toMatchObject({ kind: 'system', retryable: false, message: 'a fault of ours, not of the document' });
+    expect((fault.error as JobError).clientCaused).toBe(false);
+    const throttled = await outcome(threaded.summarize({ content: Buffer.from('x'), contentType: THROTTLED }, { maxSentences: 3 }));
+    expect(throttled.error).toMatchObject({ kind: 'snooze', retryable: true, snoozeSeconds: 42 });
   });
 
   it('moves a Buffer that owns its memory to the thread and copies one cut from the shared pool', async () => {

@@ -23,6 +23,15 @@ import type { SummarizeReply, SummarizeTask, SummarizeWorkerData } from './summa
  * on abort) is small.
  */
 
+/** Heap of one summarize thread: a 2 MB document needs well under 200 MB. */
+const THREAD_HEAP_MB = 512;
+
+/** The error a thread reported, as the processor classifies it: kind and snooze carried across the thread boundary. */
+function rebuildError(error: SummarizeReply extends infer R ? (R extends { error: infer E } ? E : never) : never): Error {
+  if (error.kind === null) return new Error(error.message);
+  return new JobError(error.message, error.kind === 'retryable' || error.kind === 'snooze', error.kind, error.snoozeSeconds);
+}
+
 export interface ThreadedSummarizer extends Summarizer {
   /** Worker threads at most (0: the summarizer runs on the calling thread). */
   readonly threads: number;
@@ -139,7 +148,8 @@ class SummarizePool implements ThreadedSummarizer {
   }
 
   private start(): Thread {
-    const worker = new Worker(this.entry, { workerData: this.workerData });
+    // A hostile document exhausts its own thread's heap (the thread dies, the job fails and is retried), not the process.
+    const worker = new Worker(this.entry, { workerData: this.workerData, resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB } });
     const thread: Thread = { worker, task: null };
     worker.unref();
     worker.on('message', (reply: SummarizeReply) => {
@@ -148,7 +158,7 @@ class SummarizePool implements ThreadedSummarizer {
       thread.task = null;
       worker.unref();
       if ('result' in reply) settle(task, () => task.resolve(reply.result));
-      else settle(task, () => task.reject(reply.error.retryable === null ? new Error(reply.error.message) : new JobError(reply.error.message, reply.error.retryable)));
+      else settle(task, () => task.reject(rebuildError(reply.error)));
       this.dispatch();
     });
     // An uncaught error or an exit in the thread: its document fails (retryable), the thread is replaced.

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { JobError } from './errors';
+import { JobError, type JobErrorKind } from './errors';
 import { extractiveSummarizer } from './summarize/extractive-summarizer';
 import type { Summarizer, SummaryResult } from './summarize/types';
 
@@ -23,8 +23,8 @@ export interface SummarizeTask {
 
 export type SummarizeReply =
   | { id: number; result: SummaryResult }
-  /** `retryable` is null for an error that is not a JobError (the processor retries those). */
-  | { id: number; error: { message: string; retryable: boolean | null } };
+  /** `kind` is null for an error that is not a JobError (the processor retries those). */
+  | { id: number; error: { message: string; kind: JobErrorKind | null; snoozeSeconds: number } };
 
 /** What the pool passes as `workerData`. */
 export interface SummarizeWorkerData {
@@ -51,7 +51,8 @@ port.on('message', (task: SummarizeTask) => {
         id: task.id,
         error: {
           message: err instanceof Error ? err.message || err.name : String(err),
-          retryable: err instanceof JobError ? err.retryable : null,
+          kind: err instanceof JobError ? err.kind : null,
+          snoozeSeconds: err instanceof JobError ? err.snoozeSeconds : 0,
         },
       }),
     )
