@@ -29,7 +29,12 @@ export interface ProcessorProps {
   readonly reservedConcurrency?: number;
   /** How often the schedule starts it. @default PROCESSOR_SCHEDULE_MINUTES (every minute) */
   readonly scheduleMinutes?: number;
-  /** @default 1536 MiB (PDF parsing runs in worker threads with their own heaps) */
+  /**
+   * Lambda gives one vCPU per 1,769 MiB: the default buys two, so the two
+   * summarize threads run side by side (summarizing alone scales 2.1x from one
+   * thread to two on two free cores; BENCHMARKS.md, pipeline).
+   * @default 3538 MiB
+   */
   readonly memoryMiB?: number;
   /** @default 'extractive' */
   readonly summarizer?: Summarizer;
@@ -46,6 +51,13 @@ const MAX_RUN_MS = TIMEOUT.toMilliseconds() - 30_000;
 const JOB_TIMEOUT_MS = 60_000;
 // A nudge older than this is pointless: the schedule has run since.
 const MAX_EVENT_AGE = Duration.minutes(2);
+
+export const DEFAULT_PROCESSOR_MEMORY_MIB = 3538;
+
+/** Summarize threads for a Lambda of this size: one per full vCPU (1,769 MiB each), at least one. */
+export function summarizeThreadsFor(memoryMiB: number): number {
+  return Math.max(1, Math.floor(memoryMiB / 1769));
+}
 
 /** The summarizing worker-thread entry; bundled beside the handler as `summarize-worker.js` once it exists. */
 export const SUMMARIZE_WORKER_ENTRY = join(REPO_ROOT, 'lambda', 'core', 'summarize-worker.ts');
@@ -78,19 +90,23 @@ export class Processor extends Construct {
       retentionPeriod: Duration.days(14),
     });
 
+    const memoryMiB = props.memoryMiB ?? DEFAULT_PROCESSOR_MEMORY_MIB;
     this.function = new ServiceFunction(this, 'ProcessorFunction', {
       network: props.network,
       database: props.database,
       handlerFile: 'processor.ts',
       description: 'Claims summary jobs and summarizes their documents',
       timeout: TIMEOUT,
-      memorySize: props.memoryMiB ?? 1536,
+      memorySize: memoryMiB,
       reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
         MAX_RUN_MS: String(MAX_RUN_MS),
         JOB_TIMEOUT_MS: String(JOB_TIMEOUT_MS),
         SAFETY_MARGIN_MS: String(JOB_TIMEOUT_MS + 10_000),
         SUMMARIZER: this.summarizer,
+        // Set from the memory rather than read from the container: the cores a
+        // Lambda reports need not follow its CPU share at small sizes.
+        SUMMARIZE_THREADS: String(summarizeThreadsFor(memoryMiB)),
         ...(this.summarizer === 'bedrock' ? { BEDROCK_MODEL_ID: modelId } : {}),
         ...props.settings,
       },

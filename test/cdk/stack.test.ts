@@ -356,6 +356,11 @@ describe('processor', () => {
     expect(processorFn.Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
+  it('gets two vCPUs (1,769 MiB each) and a summarize thread on each', () => {
+    expect(processorFn.Properties.MemorySize).toBe(3538);
+    expect(processorFn.Properties.Environment.Variables.SUMMARIZE_THREADS).toBe('2');
+  });
+
   it('has a timeout above its time budget', () => {
     expect(processorFn.Properties.Timeout).toBe(300);
     expect(Number(processorFn.Properties.Environment.Variables.MAX_RUN_MS)).toBeLessThan(300_000);

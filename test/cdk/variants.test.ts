@@ -103,8 +103,9 @@ describe('with other sizes and schedule', () => {
     expect(processor.Properties.ReservedConcurrentExecutions).toBe(2);
   });
 
-  it('gives the processor the memory asked for', () => {
+  it('gives the processor the memory asked for, and one summarize thread per full vCPU of it', () => {
     expect(processor.Properties.MemorySize).toBe(2048);
+    expect(processor.Properties.Environment.Variables.SUMMARIZE_THREADS).toBe('1');
   });
 
   it('sizes the connections alarm', () => {
