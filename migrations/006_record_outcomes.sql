@@ -187,10 +187,17 @@ BEGIN
           FROM weighted w
           CROSS JOIN (SELECT sum(weight) AS total FROM weighted) t
           CROSS JOIN LATERAL (
+            -- The client's own range of summary_jobs_client_runnable, in order. Written
+            -- as a range, and ordered by client_id too, so no plan can read the global
+            -- runnable index instead, filtering on the client: that plan (chosen or not
+            -- depending on the statistics' correlation) walks past every other
+            -- client's jobs and the rows other claimers hold, once per client
+            -- (measured: 105-111 against 69 pg CPU us/job, 200k queued, 8 claimers).
             SELECT s.id, s.client_id, s.job_type, s.priority, s.run_at FROM summary_jobs s
-            WHERE s.client_id = w.client_id AND s.status = 'queued' AND s.pending_dependencies = 0
+            WHERE s.client_id >= w.client_id AND s.client_id <= w.client_id
+              AND s.status = 'queued' AND s.pending_dependencies = 0
               AND s.run_at <= now()
-            ORDER BY s.priority DESC, s.run_at, s.id
+            ORDER BY s.client_id, s.priority DESC, s.run_at, s.id
             LIMIT least(p_limit, coalesce(w.cap, p_limit), ceil(2.0 * p_limit * w.weight / t.total)::integer)
             FOR UPDATE SKIP LOCKED
           ) o
@@ -232,10 +239,17 @@ BEGIN
           FROM weighted w
           CROSS JOIN (SELECT sum(weight) AS total FROM weighted) t
           CROSS JOIN LATERAL (
+            -- The client's own range of summary_jobs_client_runnable, in order. Written
+            -- as a range, and ordered by client_id too, so no plan can read the global
+            -- runnable index instead, filtering on the client: that plan (chosen or not
+            -- depending on the statistics' correlation) walks past every other
+            -- client's jobs and the rows other claimers hold, once per client
+            -- (measured: 105-111 against 69 pg CPU us/job, 200k queued, 8 claimers).
             SELECT s.id, s.client_id, s.job_type, s.priority, s.run_at FROM summary_jobs s
-            WHERE s.client_id = w.client_id AND s.status = 'queued' AND s.pending_dependencies = 0
+            WHERE s.client_id >= w.client_id AND s.client_id <= w.client_id
+              AND s.status = 'queued' AND s.pending_dependencies = 0
               AND s.run_at <= now() AND s.job_type <> ALL ($3)
-            ORDER BY s.priority DESC, s.run_at, s.id
+            ORDER BY s.client_id, s.priority DESC, s.run_at, s.id
             LIMIT least($6, coalesce(w.cap, $6), ceil(2.0 * $6 * w.weight / t.total)::integer)
             FOR UPDATE SKIP LOCKED
           ) o
