@@ -30,10 +30,21 @@ export type Outcome =
 
 export type ExecutedJob = Outcome & { job: ClaimedJob; durationMs: number };
 
+/**
+ * The lease keeper's word on one job's lease: `lost` is set, and `onLost`
+ * called, when the lease was found taken over. A plain object rather than an
+ * AbortSignal: one is made per claimed job, and an AbortController with its
+ * listener cost more than the rest of a no-op job's bookkeeping together.
+ */
+export interface LeaseWatch {
+  lost: boolean;
+  onLost?: () => void;
+}
+
 export interface ExecuteOptions {
   timeoutMs: number;
-  /** Aborted by the lease keeper when the job's lease was taken over. */
-  leaseLost: AbortSignal;
+  /** Marked by the lease keeper when the job's lease was taken over. */
+  leaseLost: LeaseWatch;
   progress: JobContext['progress'];
   /**
    * A job whose attempt ended because the database went away runs again after
@@ -56,7 +67,24 @@ export class LeaseLost extends Error {
  * work to notice (a CPU-bound summary in a worker thread is cut off by its pool).
  */
 export function executeJob(job: ClaimedJob, work: JobWork, opts: ExecuteOptions): Promise<ExecutedJob> {
-  const abort = new AbortController();
+  // The job's signal is made when the work first asks for it: a job that
+  // never looks at it costs no AbortController.
+  let abort: AbortController | undefined;
+  let abortReason: Error | undefined;
+  const cancel = (reason: Error) => {
+    abortReason = reason;
+    abort?.abort(reason);
+  };
+  const context: JobContext = {
+    get signal() {
+      if (!abort) {
+        abort = new AbortController();
+        if (abortReason) abort.abort(abortReason);
+      }
+      return abort.signal;
+    },
+    progress: opts.progress,
+  };
   const started = performance.now();
   return new Promise<ExecutedJob>((resolve) => {
     let done = false;
@@ -64,24 +92,24 @@ export function executeJob(job: ClaimedJob, work: JobWork, opts: ExecuteOptions)
       if (done) return;
       done = true;
       clearTimeout(timer);
-      opts.leaseLost.removeEventListener('abort', onLeaseLost);
+      opts.leaseLost.onLost = undefined;
       resolve({ ...outcome, job, durationMs: Math.round(performance.now() - started) });
     };
     const timer = setTimeout(() => {
       const reason = new JobTimeout(`job timed out after ${opts.timeoutMs} ms`);
       finish({ kind: 'timed_out', error: reason.message });
-      abort.abort(reason);
+      cancel(reason);
     }, opts.timeoutMs);
     const onLeaseLost = () => {
       finish({ kind: 'lease_lost' });
-      abort.abort(new LeaseLost(`the lease on job ${job.id} was lost`));
+      cancel(new LeaseLost(`the lease on job ${job.id} was lost`));
     };
-    if (opts.leaseLost.aborted) onLeaseLost();
-    else opts.leaseLost.addEventListener('abort', onLeaseLost, { once: true });
+    if (opts.leaseLost.lost) onLeaseLost();
+    else opts.leaseLost.onLost = onLeaseLost;
 
     let running: Promise<Record<string, unknown>>;
     try {
-      running = Promise.resolve(work(job, { signal: abort.signal, progress: opts.progress }));
+      running = Promise.resolve(work(job, context));
     } catch (err) {
       running = Promise.reject(err);
     }

@@ -2,6 +2,7 @@ import type { Client, Pool, PoolClient } from 'pg';
 import { Metric } from './alarm-rules';
 import { isTransientDbError } from './db';
 import type { Logger } from './logger';
+import type { LeaseWatch } from './executor';
 import type { MetricsSink } from './metrics';
 import { heartbeatJobs, reportProgress, type ClaimedJob, type Lease, type ProgressUpdate } from './queue';
 
@@ -29,7 +30,7 @@ interface Held {
   lease: Lease;
   /** Local time by which the lease lapses unless extended (conservative: measured from the send). */
   expiresAt: number;
-  lost: AbortController;
+  watch: LeaseWatch;
 }
 
 export class LeaseKeeper {
@@ -48,12 +49,12 @@ export class LeaseKeeper {
     this.heartbeatTimer.unref();
   }
 
-  /** Starts keeping the job's lease; the signal aborts when the lease is found lost. */
-  hold(job: ClaimedJob, now = Date.now()): AbortSignal {
-    const lost = new AbortController();
+  /** Starts keeping the job's lease; the watch is marked when the lease is found lost. */
+  hold(job: ClaimedJob, now = Date.now()): LeaseWatch {
+    const watch: LeaseWatch = { lost: false };
     const leaseMs = job.leaseExpiresAt ? Math.min(job.leaseExpiresAt.getTime() - now, this.opts.leaseSeconds * 1000) : this.opts.leaseSeconds * 1000;
-    this.held.set(job.id, { lease: { id: job.id, token: job.leaseToken }, expiresAt: now + leaseMs, lost });
-    return lost.signal;
+    this.held.set(job.id, { lease: { id: job.id, token: job.leaseToken }, expiresAt: now + leaseMs, watch });
+    return watch;
   }
 
   /** Stops keeping the lease; returns when it lapses unless extended. */
@@ -111,7 +112,8 @@ export class LeaseKeeper {
           const held = this.held.get(id)!;
           this.held.delete(id);
           this.opts.logger.warn('lease lost; abandoning the job', { jobId: id });
-          held.lost.abort();
+          held.watch.lost = true;
+          held.watch.onLost?.();
         }
         if (gone.length > 0) this.opts.onLost(gone);
       } catch (err) {

@@ -4,7 +4,7 @@ import { Metric } from './alarm-rules';
 import { Completer, type Entry } from './completer';
 import type { ProcessorConfig } from './config';
 import { isTransientDbError } from './db';
-import { executeJob, type ExecutedJob, type JobWork } from './executor';
+import { executeJob, type ExecutedJob, type JobWork, type LeaseWatch } from './executor';
 import { LeaseKeeper } from './lease-keeper';
 import type { Logger } from './logger';
 import type { MetricsSink } from './metrics';
@@ -164,7 +164,7 @@ export async function runProcessor(
 
   const buffer: ClaimedJob[] = [];
   const running = new Map<string, Promise<void>>();
-  const leaseLost = new Map<string, AbortSignal>();
+  const leaseLost = new Map<string, LeaseWatch>();
   /** Executed jobs whose outcome waits to be recorded (for the metrics and log once it is). */
   const finished = new Map<string, ExecutedJob>();
   let databaseDown = false;
@@ -183,7 +183,7 @@ export async function runProcessor(
     onLost: (ids) => {
       const gone = new Set(ids);
       for (let i = buffer.length - 1; i >= 0; i--) if (gone.has(buffer[i]!.id)) buffer.splice(i, 1);
-      // Running ones are told through their signal and end as lease_lost; unstarted ones end here.
+      // Running ones are told through their lease watch and end as lease_lost; unstarted ones end here.
       for (const id of ids) if (!running.has(id)) run.lost += 1;
       notify();
     },
@@ -196,11 +196,13 @@ export async function runProcessor(
   const tally = (entries: Entry[], result: RecordResult, claimLimit: number) => {
     const outcomes = new Map(entries.map((e) => [e.id, e]));
     const lost = new Set(result.lost);
+    if (result.completed.extended.length > 0) {
+      run.completed += result.completed.extended.length;
+      metrics.add(Metric.JobsCompleted, result.completed.extended.length);
+    }
     for (const id of result.completed.extended) {
       const executed = finished.get(id);
       finished.delete(id);
-      run.completed += 1;
-      metrics.add(Metric.JobsCompleted, 1);
       if (executed) {
         metrics.add(Metric.ProcessingDuration, executed.durationMs, 'Milliseconds');
         logger.info('job completed', { ...jobLog(executed.job), durationMs: executed.durationMs, outcome: 'completed' });
