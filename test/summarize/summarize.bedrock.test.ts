@@ -72,12 +72,14 @@ describe('bedrock summarizer', () => {
     expect((calls[0]!.args as unknown[])[1]).toEqual({ abortSignal: controller.signal });
   });
 
-  it('computes stats and keywords locally, the same as the extractive summarizer', async () => {
+  it('computes stats, keywords and language locally, the same as the extractive summarizer', async () => {
     bedrock.on(ConverseCommand).resolves(reply('The council approved a new Harbor Bridge.'));
     const fromModel = await summarizer.summarize(news, { maxSentences: 1 });
     const extractive = await createSummarizer({ summarizer: 'extractive', bedrockModelId: MODEL_ID }).summarize(news, { maxSentences: 1 });
     expect(fromModel.stats).toEqual(extractive.stats);
     expect(fromModel.keywords).toEqual(extractive.keywords);
+    expect(fromModel.language).toBe('en');
+    expect(fromModel.language).toEqual(extractive.language);
   });
 
   it('drops a preamble and anything past N sentences', async () => {

@@ -62,6 +62,7 @@ export function bedrockSummarizer(client: () => BedrockRuntimeClient, modelId: s
         sentences,
         keywords: analysis.keywords,
         stats: analysis.stats,
+        language: analysis.language,
         summarizer: 'bedrock',
         model: modelId,
       };
