@@ -44,6 +44,7 @@ import {
 } from '../lambda/core/queue';
 import { canConnect, startEmbeddedPostgres } from '../lambda/local/embedded-postgres';
 import { claimThroughput, smallClientStart, type StartRow } from './bench-fairness';
+import { benchPipeline } from './bench-pipeline';
 
 // ---------------------------------------------------------------------------
 // Sizes
@@ -92,7 +93,7 @@ const QUICK: Sizes = {
   fairnessBacklog: 40_000,
 };
 
-const SCENARIOS = ['enqueue', 'claim', 'processor', 'pgbench', 'stats', 'fairness'] as const;
+const SCENARIOS = ['enqueue', 'claim', 'processor', 'pgbench', 'stats', 'fairness', 'pipeline'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // A fixed set of tenants, so the per-client indexes see the spread a real queue has.
@@ -967,6 +968,12 @@ function parseOptions(): { sizes: Sizes; only: Scenario | undefined; json: boole
 }
 
 async function main(): Promise<void> {
+  // The pipeline scenario has options of its own (--repo=, --rounds=, ...): it parses them itself.
+  const args = process.argv.slice(2);
+  if (args.includes('--only=pipeline')) {
+    await benchPipeline(args.filter((a) => a !== '--only=pipeline'));
+    return;
+  }
   const { sizes, only, json } = parseOptions();
   const wanted = (s: Scenario) => only === undefined || only === s;
   const server = await findServer();
@@ -1000,6 +1007,8 @@ async function main(): Promise<void> {
   } finally {
     await server.stop();
   }
+  // Last, on a server of its own: local mode end to end (it prints its own table).
+  if (wanted('pipeline')) await benchPipeline([...(sizes === QUICK ? ['--quick'] : []), ...(json ? ['--json'] : [])]);
 }
 
 main().catch((err) => {

@@ -4,7 +4,7 @@ import { getPool } from '../core/db';
 import { logger } from '../core/logger';
 import { PowertoolsMetrics } from '../core/metrics';
 import { claimUntilOf, runProcessor } from '../core/processor';
-import { createSummarizer } from '../core/summarize';
+import { createThreadedSummarizer } from '../core/summarize-pool';
 import { jobWork } from '../core/work';
 
 /**
@@ -15,7 +15,8 @@ import { jobWork } from '../core/work';
  */
 
 const config = processorConfig();
-const summarizer = createSummarizer(config);
+// Summarizing runs in worker threads (SUMMARIZE_THREADS): a job past JOB_TIMEOUT_MS is cut off even when CPU-bound.
+const summarizer = createThreadedSummarizer(config);
 const metrics = new PowertoolsMetrics();
 
 export const handler = async (event: unknown, context: Context) => {
