@@ -220,7 +220,7 @@ describe('openapi.json and the route table', () => {
       uploadId: '01a2cafe-0000-7000-8000-000000000003', payload: { filename: 'a.txt', contentType: 'text/plain' }, status: 'queued',
       priority: 0, runAt: t, attempts: 1, maxAttempts: 5, leaseOwner: null, leaseExpiresAt: null, heartbeatAt: null, lastError: 'boom',
       result: null, progressPercent: 10, progressMessage: 'loaded', idempotencyKey: 'k', requestHash: 'h', pendingDependencies: 2,
-      attemptErrors: [{ at: t.toISOString(), attempt: 1, error: 'boom', retryable: true, worker: 'host:req' }], snoozes: 0,
+      attemptErrors: [{ at: t.toISOString(), attempt: 1, error: 'boom', retryable: true, worker: 'host:req', clientCaused: false }], snoozes: 0,
       createdAt: t, updatedAt: t, startedAt: t, finishedAt: null,
     };
     const schema = doc.components.schemas.Job;

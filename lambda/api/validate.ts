@@ -3,7 +3,7 @@ import { JobError, ProblemError } from '../core/errors';
 import { isUuid } from '../core/ids';
 import { JOB_STATUSES, type JobStatus } from '../core/queue';
 import { isTimeZone } from '../core/recurring';
-import { MAX_TEXT_CHARACTERS } from '../core/summarize/extract-text';
+import { MAX_TEXT_CHARACTERS } from '../core/summarize/limits';
 import { decodeText } from '../core/summarize/decode-text';
 import { normalizeText } from '../core/summarize/normalize-text';
 import { sha256, type UploadRequest } from '../core/uploads';

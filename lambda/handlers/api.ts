@@ -4,6 +4,7 @@ import { createApiHandler } from '../api/routes';
 import { apiConfig } from '../core/config';
 import { getPool } from '../core/db';
 import { logger } from '../core/logger';
+import { PowertoolsMetrics } from '../core/metrics';
 import { getSecretString } from '../core/secrets';
 
 /** API Gateway (REST, proxy integration) entry point. Config and clients are built once per container. */
@@ -60,6 +61,8 @@ export const handler = createApiHandler({
   adminKey: () => getSecretString(config.adminSecretId),
   nudge: nudgeProcessor,
   logger,
+  // Database errors the API meets are counted (EMF) for the DatabaseErrors alarm.
+  metrics: new PowertoolsMetrics(),
   config,
   extraRoutes: dashboardRoutes,
 });

@@ -7,12 +7,9 @@ import { normalizeText } from './normalize-text';
 import { pdfToText } from './pdf-to-text';
 import type { DocumentInput } from './types';
 
-/**
- * The most text one job summarizes, after extraction. Beyond it a document is
- * refused rather than cut: a summary of the first part would pass for a
- * summary of the whole.
- */
-export const MAX_TEXT_CHARACTERS = 2_000_000;
+import { MAX_TEXT_CHARACTERS } from './limits';
+
+export { MAX_TEXT_CHARACTERS };
 
 const EXTRACTORS: Record<string, (doc: DocumentInput, charset: string | undefined, signal?: AbortSignal) => Promise<string>> = {
   'text/plain': async (doc, charset) => decodeText(doc.content, charset),
