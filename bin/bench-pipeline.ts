@@ -41,7 +41,8 @@ import { basename, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
-import { canConnect, freePort, startEmbeddedPostgres } from '../lambda/local/embedded-postgres';
+import { freePort } from '../lambda/local/embedded-postgres';
+import { findServer, withDatabaseName, type Server } from './bench-server';
 
 const LICENCES = '/usr/share/common-licenses';
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -324,35 +325,6 @@ async function startLocalMode(repo: string, databaseUrl: string, opts: PipelineO
 // ---------------------------------------------------------------------------
 // One run
 
-interface Server {
-  adminUrl: string;
-  source: string;
-  stop: () => Promise<void>;
-}
-
-async function findServer(): Promise<Server> {
-  const none = async () => undefined;
-  if (process.env.DATABASE_URL) return { adminUrl: process.env.DATABASE_URL, source: 'DATABASE_URL', stop: none };
-  const local = 'postgres://postgres@127.0.0.1:5432/postgres';
-  if (await canConnect(local)) return { adminUrl: local, source: '127.0.0.1:5432', stop: none };
-  const dataDir = mkdtempSync(join(tmpdir(), 'summary-jobs-bench-pg-'));
-  log(`no server at 127.0.0.1:5432: starting an embedded one in ${dataDir}`);
-  const pg = await startEmbeddedPostgres({ dataDir, persistent: false });
-  return {
-    adminUrl: pg.url('postgres'),
-    source: 'embedded',
-    stop: async () => {
-      await pg.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-function withDatabaseName(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 function log(message: string): void {
   process.stderr.write(`[bench pipeline] ${message}\n`);
@@ -816,7 +788,7 @@ export async function benchPipeline(args: string[]): Promise<PipelineResult[] | 
     return results;
   }
   const big = bigDocument(opts.bigBytes);
-  const server = await findServer();
+  const server = await findServer(log);
   const interrupted = async () => {
     log('interrupted: stopping local mode and dropping the benchmark databases');
     for (const child of live.children) child.kill('SIGKILL');

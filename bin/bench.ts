@@ -42,9 +42,9 @@ import {
   type ClaimedJob,
   type NewJob,
 } from '../lambda/core/queue';
-import { canConnect, startEmbeddedPostgres } from '../lambda/local/embedded-postgres';
 import { claimThroughput, smallClientStart, type StartRow } from './bench-fairness';
 import { benchPipeline } from './bench-pipeline';
+import { findServer, withDatabaseName, type Server } from './bench-server';
 
 // ---------------------------------------------------------------------------
 // Sizes
@@ -150,35 +150,6 @@ const log = (message: string) => process.stderr.write(`${message}\n`);
 // ---------------------------------------------------------------------------
 // Server and per-case databases
 
-interface Server {
-  adminUrl: string;
-  source: string;
-  stop: () => Promise<void>;
-}
-
-async function findServer(): Promise<Server> {
-  const none = async () => undefined;
-  if (process.env.DATABASE_URL) return { adminUrl: process.env.DATABASE_URL, source: 'DATABASE_URL', stop: none };
-  const local = 'postgres://postgres@127.0.0.1:5432/postgres';
-  if (await canConnect(local)) return { adminUrl: local, source: '127.0.0.1:5432', stop: none };
-  const dataDir = mkdtempSync(join(tmpdir(), 'summary-jobs-bench-pg-'));
-  log(`no server at 127.0.0.1:5432: starting an embedded one in ${dataDir}`);
-  const pg = await startEmbeddedPostgres({ dataDir, persistent: false });
-  return {
-    adminUrl: pg.url('postgres'),
-    source: 'embedded',
-    stop: async () => {
-      await pg.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-function withDatabaseName(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 async function adminQuery(server: Server, sql: string): Promise<void> {
   const client = new Client({ connectionString: server.adminUrl });
@@ -976,7 +947,7 @@ async function main(): Promise<void> {
   }
   const { sizes, only, json } = parseOptions();
   const wanted = (s: Scenario) => only === undefined || only === s;
-  const server = await findServer();
+  const server = await findServer(log);
   const stopOnSignal = async () => {
     log('interrupted: dropping the benchmark databases');
     for (const name of liveDatabases) await adminQuery(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
