@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { extractiveSummarizer } from '../lambda/core/summarize/extractive-summarizer';
 import { splitSentences } from '../lambda/core/summarize/split-sentences';
-import { previousSummarize } from './eval/previous/summarize';
+import { loadPreviousSummarizer } from './eval/previous-summarizer';
 import { rougeScores, rougeTokens } from './rouge';
 
 const DATA = join(__dirname, '..', '..', 'shared', 'data', 'summaries', 'cnndm-dev.jsonl');
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Story);
   const summarizer = extractiveSummarizer();
+  const previousSummarize = loadPreviousSummarizer(join(__dirname, '..'));
   const perStory: Array<Record<System, Totals>> = [];
   const ms: number[] = [];
   const keywordRows: Array<Record<KeywordSource, KeywordTotals>> = [];
