@@ -86,6 +86,12 @@ describe('fair claiming: who gets a share', () => {
 });
 
 describe('rate limits', () => {
+  it('gives an empty queue no backlog, no held jobs and no age', async () => {
+    expect(await queueSignals(db.pool)).toEqual({ queued: 0, heldByRateLimit: 0, oldestRunnableAgeSeconds: 0 });
+    await enqueueJobs(db.pool, [{ clientId: uuidv7(), runAt: new Date(Date.now() + 3_600_000) }]);
+    expect(await queueSignals(db.pool)).toEqual({ queued: 0, heldByRateLimit: 0, oldestRunnableAgeSeconds: 0 });
+  });
+
   it('counts runnable jobs a limit holds back apart, and leaves them out of the oldest age', async () => {
     const held = uuidv7();
     const free = uuidv7();

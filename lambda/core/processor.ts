@@ -393,7 +393,7 @@ export async function runProcessor(
 
   // 4. Queue signals for the dashboard and the age alarm.
   try {
-    const signals = await queueSignals(pool, { windowSeconds: 60 });
+    const signals = await queueSignals(pool);
     metrics.add(Metric.QueueDepth, signals.queued);
     metrics.add(Metric.OldestJobAgeSeconds, signals.oldestRunnableAgeSeconds, 'Seconds');
     metrics.add(Metric.JobsHeldByRateLimit, signals.heldByRateLimit);
