@@ -62,6 +62,8 @@ export interface CompleterOptions {
   maxInFlight?: number;
   /** A flush's result, with the entries it recorded, and the claim's limit (0: none asked). */
   onRecorded: (entries: Entry[], result: RecordResult, claimLimit: number) => void;
+  /** Called whenever a flush ends (recorded, or gave up): the processor's loop wakes on it. */
+  onFlushEnd?: () => void;
   /** Entries given up: their lease lapsed before they could be recorded. */
   onGivenUp?: (entries: Entry[]) => void;
   /** A flush failed for the connection, or a third time in a row for a conflict (it will be retried): the database looks gone. */
@@ -82,8 +84,6 @@ export class Completer {
   private readonly flushing = new Set<Promise<void>>();
   /** Jobs asked for by the claims in flight. */
   private claimingJobs = 0;
-  /** Resolved whenever a flush ends (recorded, or gave up): the processor's loop wakes on it. */
-  private listeners: (() => void)[] = [];
 
   constructor(private readonly opts: CompleterOptions) {}
 
@@ -113,11 +113,6 @@ export class Completer {
     this.kick();
   }
 
-  /** Resolves after the next flush ends. */
-  nextFlush(): Promise<void> {
-    return new Promise((resolve) => this.listeners.push(resolve));
-  }
-
   /** Records everything that waits, retrying until each entry's deadline (or `deadline`), and claims nothing more. */
   async close(deadline: number): Promise<void> {
     this.closing = true;
@@ -136,9 +131,7 @@ export class Completer {
     while (this.flushing.size < (this.opts.maxInFlight ?? 1) && (this.waiting.length > 0 || this.claimWanted)) {
       const flush: Promise<void> = this.flushLoop().finally(() => {
         this.flushing.delete(flush);
-        const listeners = this.listeners;
-        this.listeners = [];
-        listeners.forEach((l) => l());
+        this.opts.onFlushEnd?.();
         // Outcomes that arrived during the call, below the threshold, wait for their delay.
         if (this.waiting.length > 0 || this.claimWanted) {
           if (this.closing || this.claimWanted || this.waiting.length >= this.opts.flushAt) this.kick();

@@ -41,11 +41,11 @@ export interface LeaseWatch {
   onLost?: () => void;
 }
 
+/** The same for every job of a run: one object, not one per job. */
 export interface ExecuteOptions {
   timeoutMs: number;
-  /** Marked by the lease keeper when the job's lease was taken over. */
-  leaseLost: LeaseWatch;
-  progress: JobContext['progress'];
+  /** Records a job's progress (the lease keeper coalesces and writes it). */
+  progress: (job: ClaimedJob, percent: number, message?: string) => Promise<void>;
   /**
    * A job whose attempt ended because the database went away runs again after
    * this long, without spending the attempt: the outage is not the job's fault.
@@ -62,62 +62,96 @@ export class LeaseLost extends Error {
 }
 
 /**
- * Runs `work` for `job`. At the timeout or when the lease is lost the job's
- * signal is aborted and the outcome returned at once, without waiting for the
- * work to notice (a CPU-bound summary in a worker thread is cut off by its pool).
+ * Runs `work` for `job`. At the timeout or when the lease is lost (`leaseLost`,
+ * marked by the lease keeper) the job's signal is aborted and the outcome
+ * returned at once, without waiting for the work to notice (a CPU-bound
+ * summary in a worker thread is cut off by its pool).
  */
-export function executeJob(job: ClaimedJob, work: JobWork, opts: ExecuteOptions): Promise<ExecutedJob> {
-  // The job's signal is made when the work first asks for it: a job that
-  // never looks at it costs no AbortController.
-  let abort: AbortController | undefined;
-  let abortReason: Error | undefined;
-  const cancel = (reason: Error) => {
-    abortReason = reason;
-    abort?.abort(reason);
-  };
-  const context: JobContext = {
-    get signal() {
-      if (!abort) {
-        abort = new AbortController();
-        if (abortReason) abort.abort(abortReason);
-      }
-      return abort.signal;
-    },
-    progress: opts.progress,
-  };
-  const started = performance.now();
-  return new Promise<ExecutedJob>((resolve) => {
-    let done = false;
-    const finish = (outcome: Outcome) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      opts.leaseLost.onLost = undefined;
-      resolve({ ...outcome, job, durationMs: Math.round(performance.now() - started) });
-    };
-    const timer = setTimeout(() => {
-      const reason = new JobTimeout(`job timed out after ${opts.timeoutMs} ms`);
-      finish({ kind: 'timed_out', error: reason.message });
-      cancel(reason);
-    }, opts.timeoutMs);
-    const onLeaseLost = () => {
-      finish({ kind: 'lease_lost' });
-      cancel(new LeaseLost(`the lease on job ${job.id} was lost`));
-    };
-    if (opts.leaseLost.lost) onLeaseLost();
-    else opts.leaseLost.onLost = onLeaseLost;
+export function executeJob(job: ClaimedJob, work: JobWork, leaseLost: LeaseWatch, opts: ExecuteOptions): Promise<ExecutedJob> {
+  return new Promise<ExecutedJob>((resolve) => new Execution(job, leaseLost, opts, resolve).run(work));
+}
 
+/**
+ * One job's run, and its context. A class rather than closures: a no-op job's
+ * bookkeeping is the processor's cost per job, and each closure (with the
+ * promise reactions around it) is an allocation per job.
+ */
+class Execution implements JobContext {
+  private abort?: AbortController;
+  private abortReason?: Error;
+  private done = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly started = performance.now();
+  private progressFn?: JobContext['progress'];
+
+  constructor(
+    private readonly job: ClaimedJob,
+    private readonly leaseLost: LeaseWatch,
+    private readonly opts: ExecuteOptions,
+    private readonly resolve: (executed: ExecutedJob) => void,
+  ) {
+    this.timer = setTimeout(onTimeout, opts.timeoutMs, this);
+  }
+
+  // The signal is made when the work first asks for it: a job that never
+  // looks at it costs no AbortController.
+  get signal(): AbortSignal {
+    if (!this.abort) {
+      this.abort = new AbortController();
+      if (this.abortReason) this.abort.abort(this.abortReason);
+    }
+    return this.abort.signal;
+  }
+
+  get progress(): JobContext['progress'] {
+    return (this.progressFn ??= (percent, message) => this.opts.progress(this.job, percent, message));
+  }
+
+  run(work: JobWork): void {
+    if (this.leaseLost.lost) this.onLeaseLost();
+    else this.leaseLost.onLost = () => this.onLeaseLost();
     let running: Promise<Record<string, unknown>>;
     try {
-      running = Promise.resolve(work(job, context));
+      running = Promise.resolve(work(this.job, this));
     } catch (err) {
       running = Promise.reject(err);
     }
     running.then(
-      (result) => finish({ kind: 'completed', result: result ?? {} }),
-      (err: unknown) => finish(classify(err, opts.databaseRetrySeconds)),
+      (result) => this.finish({ kind: 'completed', result: result ?? {} }),
+      (err: unknown) => this.finish(classify(err, this.opts.databaseRetrySeconds)),
     );
-  });
+  }
+
+  timedOut(): void {
+    const reason = new JobTimeout(`job timed out after ${this.opts.timeoutMs} ms`);
+    this.finish({ kind: 'timed_out', error: reason.message });
+    this.cancel(reason);
+  }
+
+  private onLeaseLost(): void {
+    this.finish({ kind: 'lease_lost' });
+    this.cancel(new LeaseLost(`the lease on job ${this.job.id} was lost`));
+  }
+
+  private cancel(reason: Error): void {
+    this.abortReason = reason;
+    this.abort?.abort(reason);
+  }
+
+  private finish(outcome: Outcome): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.leaseLost.onLost = undefined;
+    const executed = outcome as ExecutedJob;
+    executed.job = this.job;
+    executed.durationMs = Math.round(performance.now() - this.started);
+    this.resolve(executed);
+  }
+}
+
+function onTimeout(execution: Execution): void {
+  execution.timedOut();
 }
 
 /** What a thrown error means for the job. */

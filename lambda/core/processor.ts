@@ -90,6 +90,8 @@ export function claimUntilOf(event: unknown): number | undefined {
   return source === 'upload' && typeof claimUntil === 'number' && Number.isFinite(claimUntil) ? claimUntil : undefined;
 }
 
+/** Powertools' number for INFO: a logger at a higher level drops info lines. */
+const LOG_LEVEL_INFO = 12;
 /** A job whose attempt ended because the database went away runs again this much later, the attempt not spent. */
 const DATABASE_RETRY_SECONDS = 5;
 /** Keep this much of a lease in hand: an outcome not recorded by then is given up to the reaper. */
@@ -194,18 +196,21 @@ export async function runProcessor(
   });
 
   const tally = (entries: Entry[], result: RecordResult, claimLimit: number) => {
-    const outcomes = new Map(entries.map((e) => [e.id, e]));
-    const lost = new Set(result.lost);
+    // Only failures, snoozes and lost outcomes look their entry up: most flushes are all completions.
+    const outcomes =
+      result.failed.length + result.snoozed.length + result.lost.length > 0 ? new Map(entries.map((e) => [e.id, e])) : new Map<string, Entry>();
     if (result.completed.extended.length > 0) {
       run.completed += result.completed.extended.length;
       metrics.add(Metric.JobsCompleted, result.completed.extended.length);
     }
+    // One check per flush, not per job: building a log line's fields costs even when the level drops it.
+    const logCompletions = logger.level <= LOG_LEVEL_INFO;
     for (const id of result.completed.extended) {
       const executed = finished.get(id);
       finished.delete(id);
       if (executed) {
         metrics.add(Metric.ProcessingDuration, executed.durationMs, 'Milliseconds');
-        logger.info('job completed', { ...jobLog(executed.job), durationMs: executed.durationMs, outcome: 'completed' });
+        if (logCompletions) logger.info('job completed', { ...jobLog(executed.job), durationMs: executed.durationMs, outcome: 'completed' });
       }
     }
     for (const f of result.failed) {
@@ -242,7 +247,7 @@ export async function runProcessor(
       });
     }
     run.released += result.released.length;
-    for (const id of lost) {
+    for (const id of result.lost) {
       finished.delete(id);
       run.lost += 1;
       logger.warn('outcome discarded: the lease was taken over (or an earlier try of this write already recorded it)', {
@@ -290,6 +295,7 @@ export async function runProcessor(
     room: (claiming) => (stopReason() === null && buffer.length + claiming < config.concurrency ? config.batchSize : 0),
     maxInFlight: Math.min(2, pool.options.max ?? 10),
     onRecorded: tally,
+    onFlushEnd: notify,
     onGivenUp: (entries) => {
       for (const e of entries) {
         finished.delete(e.id);
@@ -305,37 +311,42 @@ export async function runProcessor(
 
   const recordingDeadline = (id: string) => Math.min(keeper.drop(id) - LEASE_SAFETY_MS, Date.now() + invocation.getRemainingTimeInMillis() - 500);
 
+  const execution = {
+    timeoutMs: config.jobTimeoutMs,
+    progress: async (job: ClaimedJob, percent: number, message?: string) => keeper.progress({ id: job.id, token: job.leaseToken }, percent, message),
+    databaseRetrySeconds: DATABASE_RETRY_SECONDS,
+  };
+
+  const executed = (job: ClaimedJob, outcome: ExecutedJob) => {
+    try {
+      leaseLost.delete(job.id);
+      const deadline = recordingDeadline(job.id);
+      const entry = toEntry(outcome);
+      if (!entry) {
+        run.lost += 1;
+        return;
+      }
+      if (outcome.kind === 'timed_out') logger.warn('job timed out; its signal was aborted', { ...jobLog(job), timeoutMs: config.jobTimeoutMs });
+      if (outcome.kind === 'snoozed' && outcome.cause === 'database') {
+        // The job's own query found the database gone: start nothing more, hand the rest back.
+        metrics.add(Metric.DatabaseErrors, 1);
+        databaseDown = true;
+      }
+      finished.set(job.id, outcome);
+      completer.add(entry, deadline);
+    } catch (err) {
+      logger.error('job bookkeeping failed; the lease will lapse and the reaper will retry it', err as Error);
+    } finally {
+      running.delete(job.id);
+      notify();
+    }
+  };
+
   const start = (job: ClaimedJob) => {
-    const lease = { id: job.id, token: job.leaseToken };
-    const p = executeJob(job, deps.work, {
-      timeoutMs: config.jobTimeoutMs,
-      leaseLost: leaseLost.get(job.id)!,
-      progress: async (percent, message) => keeper.progress(lease, percent, message),
-      databaseRetrySeconds: DATABASE_RETRY_SECONDS,
-    })
-      .then((executed) => {
-        leaseLost.delete(job.id);
-        const deadline = recordingDeadline(job.id);
-        const entry = toEntry(executed);
-        if (!entry) {
-          run.lost += 1;
-          return;
-        }
-        if (executed.kind === 'timed_out') logger.warn('job timed out; its signal was aborted', { ...jobLog(job), timeoutMs: config.jobTimeoutMs });
-        if (executed.kind === 'snoozed' && executed.cause === 'database') {
-          // The job's own query found the database gone: start nothing more, hand the rest back.
-          metrics.add(Metric.DatabaseErrors, 1);
-          databaseDown = true;
-        }
-        finished.set(job.id, executed);
-        completer.add(entry, deadline);
-      })
-      .catch((err) => logger.error('job bookkeeping failed; the lease will lapse and the reaper will retry it', err as Error))
-      .finally(() => {
-        running.delete(job.id);
-        notify();
-      });
-    running.set(job.id, p);
+    running.set(
+      job.id,
+      executeJob(job, deps.work, leaseLost.get(job.id)!, execution).then((outcome) => executed(job, outcome)),
+    );
   };
 
   keeper.start();
@@ -361,9 +372,9 @@ export async function runProcessor(
         // Few jobs left to start: claim the next batch now, with whatever outcomes wait.
         completer.requestClaim();
       }
+      // Woken by a job ending, a flush ending (onFlushEnd), a lost lease or the poll timer.
       await new Promise<void>((resolve) => {
         wake = resolve;
-        void completer.nextFlush().then(resolve);
       });
     }
   } finally {
