@@ -45,26 +45,40 @@ describe('fair claiming', () => {
     expect(basicJobs.map((j) => j.id)).toContain(urgent!.job.id);
   });
 
-  it('fills the batch from the clients that have jobs, each offering at most twice its share', async () => {
+  it('fills the batch from the clients that have jobs: each takes its share, those with more take what short ones leave', async () => {
     const busy = uuidv7();
     const idle = uuidv7();
     await enqueue(busy, 300);
     await enqueue(idle, 1);
-    // Two clients: each may offer up to twice half the batch, so the busy one fills it.
+    // Two clients: half the batch each; the idle one has 1 job, the busy one takes the other 49 in a second round.
     expect(countBy(await claim(100), (j) => j.clientId)).toEqual({ [busy]: 99, [idle]: 1 });
-    // Ten clients with one job each besides the busy one: it offers 2 x 100/11, rounded up,
-    // and the shares leave the batch short; it is topped up from the busy client's backlog.
+    // Ten clients with one job each besides the busy one: it takes 100/11, rounded up, in the first round,
+    // and what the others leave in the second.
     const few = Array.from({ length: 10 }, () => uuidv7());
     for (const c of few) await enqueue(c, 1);
     const topped = await claim(100);
     expect(countBy(topped, (j) => j.clientId)).toEqual({ [busy]: 90, ...Object.fromEntries(few.map((c) => [c, 1])) });
-    // In claim order: the shares first (each small client within the first 2 x 11 jobs), the top-up after.
-    expect(topped.slice(0, 22).filter((j) => few.includes(j.clientId))).toHaveLength(10);
+    // In claim order: the first round interleaved (each small client within its first 11 jobs), the second after.
+    expect(topped.slice(0, 11).filter((j) => few.includes(j.clientId))).toHaveLength(10);
+    expect(topped.slice(20).every((j) => j.clientId === busy)).toBe(true);
     expect(countBy(await claim(100), (j) => j.clientId)).toEqual({ [busy]: 100 });
   });
 });
 
 describe('fair claiming: who gets a share', () => {
+  it('splits what a short client leaves among the clients with more, not to the oldest backlog alone', async () => {
+    const first = uuidv7();
+    const second = uuidv7();
+    const short = uuidv7();
+    await enqueue(first, 200);
+    await enqueue(second, 200);
+    await enqueue(short, 1);
+    // Shares of 34: 34 + 34 + 1, then the 31 left split between the two full clients.
+    const counts = countBy(await claim(100), (j) => j.clientId);
+    expect(counts[short]).toBe(1);
+    expect([counts[first], counts[second]].sort()).toEqual([49, 50]);
+  });
+
   it('gives no share to clients whose jobs are all delayed: 99 of them and 1 runnable client, a claim of 10 gets 10', async () => {
     const later = new Date(Date.now() + 3_600_000);
     const delayed = Array.from({ length: 99 }, () => uuidv7());
