@@ -102,9 +102,10 @@ BEGIN
                 ORDER BY s.client_id DESC LIMIT 1)
         FROM active a WHERE a.client_id IS NOT NULL
       ), weighted AS (
-        SELECT a.client_id, coalesce(c.weight, 1) AS weight, cc.cap
+        -- The weight by primary key, one lookup per active client: a join left
+        -- to the generic plan read the whole clients table on every claim.
+        SELECT a.client_id, coalesce((SELECT c.weight FROM clients c WHERE c.id = a.client_id), 1) AS weight, cc.cap
         FROM active a
-        LEFT JOIN clients c ON c.id = a.client_id
         LEFT JOIN unnest(v_client_keys, v_client_caps) AS cc(client_key, cap) ON cc.client_key = a.client_id::text
         WHERE a.client_id IS NOT NULL AND coalesce(cc.cap, 1) > 0
       ), offered AS (
@@ -153,9 +154,8 @@ BEGIN
         ), weighted AS (
           -- Only clients with a job runnable now share the batch. The probe reads
           -- the same index range the client's offer below reads anyway.
-          SELECT a.client_id, coalesce(c.weight, 1) AS weight, cc.cap
+          SELECT a.client_id, coalesce((SELECT c.weight FROM clients c WHERE c.id = a.client_id), 1) AS weight, cc.cap
           FROM active a
-          LEFT JOIN clients c ON c.id = a.client_id
           LEFT JOIN unnest($1, $2) AS cc(client_key, cap) ON cc.client_key = a.client_id::text
           WHERE a.client_id IS NOT NULL AND coalesce(cc.cap, 1) > 0
             AND EXISTS (SELECT 1 FROM summary_jobs s
@@ -206,10 +206,9 @@ BEGIN
     IF cardinality(v_pick) < p_limit AND cardinality(v_pick) > 0 THEN
       SELECT coalesce(array_agg(f.client_id), '{}'), coalesce(array_agg(f.weight), '{}'), sum(f.weight)
       INTO v_full_clients, v_full_weights, v_full_total
-      FROM (SELECT p.client_id, coalesce(c.weight, 1) AS weight, p.n
+      FROM (SELECT p.client_id, coalesce((SELECT c.weight FROM clients c WHERE c.id = p.client_id), 1) AS weight, p.n
             FROM (SELECT s.client_id, count(*) AS n FROM summary_jobs s
-                  WHERE s.id = ANY (v_pick) GROUP BY s.client_id) p
-            LEFT JOIN clients c ON c.id = p.client_id) f
+                  WHERE s.id = ANY (v_pick) GROUP BY s.client_id) p) f
       WHERE f.n >= least(p_limit, ceil(p_limit::numeric * f.weight / v_total))
         AND f.client_id::text <> ALL (v_client_keys);
       IF cardinality(v_full_clients) > 0 THEN
