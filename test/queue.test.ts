@@ -11,6 +11,7 @@ import {
   listJobs,
   queueStats,
   reapExpiredLeases,
+  recordOutcomes,
   reportProgress,
   retryJob,
   type ClaimedJob,
@@ -200,6 +201,42 @@ describe('leases', () => {
     await db.pool.query(`UPDATE summary_jobs SET lease_expires_at = now() - interval '1 second'`);
     expect(await reapExpiredLeases(db.pool)).toMatchObject([{ id: job!.id, status: 'failed', attempts: 1 }]);
     expect((await getJob(db.pool, job!.id, null))!.finishedAt).not.toBeNull();
+  });
+});
+
+describe('recordOutcomes', () => {
+  it('stores each result with its own job, whatever characters it holds, and claims in the same call', async () => {
+    await enqueueJobs(db.pool, Array.from({ length: 6 }, (_, i) => ({ clientId: CLIENT, priority: 10 - i })));
+    const first = await recordOutcomes(db.pool, {}, { claim: { workerId: 'w', limit: 3, leaseSeconds: 30, order: 'priority' } });
+    expect(first.claimed).toHaveLength(3);
+    for (const j of first.claimed) {
+      expect(j.leaseExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 25_000);
+      expect(j.runAt.getTime()).toBeLessThanOrEqual(Date.now());
+    }
+    const results = [
+      { summary: 'quotes " and \\ backslash, commas, {braces}', n: 1 },
+      { summary: 'ünïcödé 文字 🚀 and a NUL-free line\nbreak', nested: { list: [1, 'two', null] } },
+      {},
+    ];
+    const second = await recordOutcomes(
+      db.pool,
+      { completed: first.claimed.map((j, i) => ({ id: j.id, token: j.leaseToken, result: results[i]! })) },
+      { claim: { workerId: 'w', limit: 3, leaseSeconds: 30, order: 'priority' } },
+    );
+    expect(second.completed).toEqual({ extended: first.claimed.map((j) => j.id), lost: [] });
+    expect(second.claimed.map((j) => j.priority)).toEqual([7, 6, 5]);
+    for (const [i, j] of first.claimed.entries()) {
+      expect((await getJob(db.pool, j.id, CLIENT))!.result).toEqual(results[i]);
+    }
+    // A completion whose lease is gone comes back lost, the others recorded.
+    const third = await recordOutcomes(db.pool, {
+      completed: [
+        { id: second.claimed[0]!.id, token: uuidv7(), result: { late: true } },
+        { id: second.claimed[1]!.id, token: second.claimed[1]!.leaseToken, result: { ok: true } },
+      ],
+    });
+    expect(third.completed).toEqual({ extended: [second.claimed[1]!.id], lost: [second.claimed[0]!.id] });
+    expect(third.claimed).toEqual([]);
   });
 });
 
