@@ -417,7 +417,12 @@ type ClaimedRow = Pick<
   'id' | 'client_id' | 'job_type' | 'upload_id' | 'payload' | 'priority' | 'run_at' | 'attempts' | 'max_attempts' | 'lease_expires_at'
 > & { lease_owner: string; lease_token: string };
 
-function toClaimed(row: ClaimedRow): ClaimedJob {
+/** A claimed row as a job; the two times are passed apart, since the record path reads them as epoch milliseconds. */
+function toClaimed(
+  row: Omit<ClaimedRow, 'run_at' | 'lease_expires_at'>,
+  runAt: Date,
+  leaseExpiresAt: Date | null,
+): ClaimedJob {
   return {
     id: row.id,
     clientId: row.client_id,
@@ -426,12 +431,12 @@ function toClaimed(row: ClaimedRow): ClaimedJob {
     payload: row.payload,
     status: 'running',
     priority: row.priority,
-    runAt: row.run_at,
+    runAt,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     leaseOwner: row.lease_owner,
     leaseToken: row.lease_token,
-    leaseExpiresAt: row.lease_expires_at,
+    leaseExpiresAt,
   };
 }
 
@@ -596,24 +601,6 @@ interface RecordedRow extends Omit<ClaimedRow, 'run_at' | 'lease_expires_at'> {
   lease_expires_at: number;
 }
 
-function recordedToClaimed(row: RecordedRow): ClaimedJob {
-  return {
-    id: row.id,
-    clientId: row.client_id,
-    jobType: row.job_type,
-    uploadId: row.upload_id,
-    payload: row.payload,
-    status: 'running',
-    priority: row.priority,
-    runAt: new Date(row.run_at),
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    leaseOwner: row.lease_owner,
-    leaseToken: row.lease_token,
-    leaseExpiresAt: new Date(row.lease_expires_at),
-  };
-}
-
 /**
  * Records a batch of outcomes and claims the next jobs, in one call and so one
  * commit: either all of it happened or none of it did, and the caller may
@@ -661,7 +648,7 @@ export async function recordOutcomes(db: Db, batch: OutcomeBatch, opts: RecordOp
     snoozed: recorded.snoozed,
     released: recorded.released,
     lost: [...completed, ...failed, ...snoozed, ...released].filter((l) => !held.has(l.id)).map((l) => l.id),
-    claimed: rows.filter((r) => r.id !== null).map(recordedToClaimed),
+    claimed: rows.filter((r) => r.id !== null).map((r) => toClaimed(r, new Date(r.run_at), new Date(r.lease_expires_at))),
   };
 }
 
@@ -693,7 +680,7 @@ export async function completeAndClaimJobs(
     order === 'fair',
   ]);
   const first = rows.find((r) => r.done_ids !== null)!;
-  const claimed = rows.filter((r) => r.id !== null).map(toClaimed);
+  const claimed = rows.filter((r) => r.id !== null).map((r) => toClaimed(r, r.run_at, r.lease_expires_at));
   return { completed: split(completions, new Set(first.done_ids)), claimed };
 }
 
@@ -865,19 +852,21 @@ export interface QueueStats {
   oldestRunnableAgeSeconds: number;
 }
 
-// Every count is answered from a partial index (the backlog, the leases in
-// flight, finished jobs inside the window), so its cost follows the size of the
-// queue, not of the history the table keeps. A runnable job whose client or
-// job type is at its rate limit is "held": left out of the oldest age (and
-// counted apart in SIGNALS_SQL below), since waiting is what the limit asks of it, not the processor
-// falling behind.
-const STATS_SQL = `
-WITH held AS (
+// A runnable job whose client or job type is at its rate limit is "held": left
+// out of the oldest age (and counted apart in SIGNALS_SQL below), since waiting
+// is what the limit asks of it, not the processor falling behind.
+const HELD_CTE = `WITH held AS (
   SELECT coalesce(array_agg(a.key) FILTER (WHERE a.scope = 'client'), '{}') AS clients,
          coalesce(array_agg(a.key) FILTER (WHERE a.scope = 'job_type'), '{}') AS job_types
   FROM summary_jobs_rate_allowances() a WHERE a.allowance <= 0
 )
-SELECT
+`;
+
+// Every count is answered from a partial index (the backlog, the leases in
+// flight, finished jobs inside the window), so its cost follows the size of the
+// queue, not of the history the table keeps.
+const STATS_SQL = `
+${HELD_CTE}SELECT
   (SELECT count(*) FROM summary_jobs
      WHERE status = 'queued' AND pending_dependencies = 0 AND run_at <= now()
        AND ($1::uuid IS NULL OR client_id = $1))::int AS queued,
@@ -911,12 +900,7 @@ FROM (
 // them cost each run about half a second of database time (200,000 jobs just
 // finished: 0.5 s per run, four runs at once).
 const SIGNALS_SQL = `
-WITH held AS (
-  SELECT coalesce(array_agg(a.key) FILTER (WHERE a.scope = 'client'), '{}') AS clients,
-         coalesce(array_agg(a.key) FILTER (WHERE a.scope = 'job_type'), '{}') AS job_types
-  FROM summary_jobs_rate_allowances() a WHERE a.allowance <= 0
-)
-SELECT
+${HELD_CTE}SELECT
   count(s.id)::int AS queued,
   count(s.id) FILTER (WHERE s.client_id::text = ANY (h.clients) OR s.job_type = ANY (h.job_types))::int AS held,
   coalesce(extract(epoch FROM now() - min(s.run_at) FILTER (
