@@ -108,8 +108,9 @@ class Execution implements JobContext {
   }
 
   run(work: JobWork): void {
-    if (this.leaseLost.lost) this.onLeaseLost();
-    else this.leaseLost.onLost = () => this.onLeaseLost();
+    // Lost before it started: nothing to run.
+    if (this.leaseLost.lost) return this.onLeaseLost();
+    this.leaseLost.onLost = () => this.onLeaseLost();
     let running: Promise<Record<string, unknown>>;
     try {
       running = Promise.resolve(work(this.job, this));
