@@ -5,7 +5,9 @@ import { completeAndClaimJobs, type ClaimOptions, type ClaimedJob, type Completi
 /**
  * Rate limits per client and per job type, kept in the rate_limits table and
  * enforced inside the fair claim (summary_jobs_complete_and_claim, migration
- * 005, replaced in 006; what each limit still allows: summary_jobs_rate_allowances). While any limit exists, claimers take the limit rows' locks first, so
+ * 005, replaced in 006 and 007; what each limit still allows:
+ * summary_jobs_rate_allowances). While any limit exists, claimers take the
+ * limit rows' locks first, so
  * they take turns: each one counts what is running and what was started in the
  * window after the previous one committed, and no number of concurrent
  * processors can overshoot a limit.

@@ -6,9 +6,9 @@ import { uuidv7 } from './ids';
  * The summary_jobs queue. Its SQL is in this file, but for the state changes
  * that move several jobs at once, which are PL/pgSQL functions planned once per
  * connection: summary_jobs_complete_and_claim (the hot path, migration 005,
- * replaced in 006), summary_jobs_record (a worker's batch of outcomes and its
- * next claim), summary_jobs_reap, summary_jobs_cancel and
- * summary_jobs_settle_dependents (all in migrations/006_record_outcomes.sql).
+ * replaced in 006 and 007), summary_jobs_record (a worker's batch of outcomes
+ * and its next claim, 006 and 007), summary_jobs_reap, summary_jobs_cancel and
+ * summary_jobs_settle_dependents (migrations/006_record_outcomes.sql).
  * Every state change is one statement or one call, so it is atomic without an
  * explicit transaction, dependents included: a job that finishes moves its
  * dependents in the same transaction. Every write-back from a worker
@@ -575,7 +575,7 @@ export interface RecordResult {
 // $1-$3 completions, $4-$8 failures, $9-$12 snoozes, $13-$14 releases,
 // $15-$18 the claim (owner, limit, lease seconds, fair), $19-$20 backoff
 // (base, cap, in seconds), $21 the snooze bound. Rows come back in claim order;
-// the first carries `recorded` (migrations/006_record_outcomes.sql).
+// the first carries `recorded` (migrations 006 and 007).
 //
 // The hot path's bulk crosses the wire as plain text rather than arrays and
 // timestamps: ids and tokens joined with commas, the results as one JSON
