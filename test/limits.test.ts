@@ -99,6 +99,18 @@ describe('fair claiming: who gets a share', () => {
   });
 });
 
+describe('fair claiming: more active clients than the batch', () => {
+  it('takes one job from each of as many clients as the claim asks for', async () => {
+    const clients = Array.from({ length: 150 }, () => uuidv7());
+    await enqueueJobs(db.pool, clients.flatMap((clientId) => [{ clientId }, { clientId }]));
+    for (let i = 0; i < 3; i++) {
+      const jobs = await claim(20);
+      expect(jobs).toHaveLength(20);
+      expect(new Set(jobs.map((j) => j.clientId)).size).toBe(20);
+    }
+  });
+});
+
 describe('rate limits', () => {
   it('gives an empty queue no backlog, no held jobs and no age', async () => {
     expect(await queueSignals(db.pool)).toEqual({ queued: 0, heldByRateLimit: 0, oldestRunnableAgeSeconds: 0 });
