@@ -4,7 +4,8 @@
 -- locked but not taken were skipped by every other claimer until the commit.
 -- Now each client offers its share, and only when the shares leave the batch
 -- short does a second round split what is left among the clients that filled
--- theirs, by weight, before the top-up in priority order. The walk that finds
+-- theirs, by weight (limited clients and job types up to what their limits
+-- still allow), before the top-up in priority order. The walk that finds
 -- the clients with runnable jobs goes down the index instead of up (below).
 -- And summary_jobs_record returns the claim with RETURN QUERY instead of a row
 -- loop (fourteen assignments a row).
@@ -35,6 +36,7 @@ DECLARE
   v_total numeric;
   v_full_clients uuid[] := '{}';
   v_full_weights integer[] := '{}';
+  v_full_rooms integer[] := '{}';
   v_full_total numeric;
 BEGIN
   IF cardinality(p_ids) > 0 THEN
@@ -200,34 +202,51 @@ BEGIN
 
     -- The shares left the batch short (a client had fewer jobs than its
     -- share): what is left goes to the clients that filled theirs, split by
-    -- weight, in the same fair order after the first round. Only jobs that no
-    -- limit governs, so the counting above stays exact. Rows this transaction
+    -- weight, in the same fair order after the first round. A limited client
+    -- or job type takes part up to what its limit still allows after the first
+    -- round (its allowance less what that round gave it), so the counting
+    -- stays exact; a job type held back takes no part. Rows this transaction
     -- locked are not skipped by SKIP LOCKED, hence the exclusion by id.
     IF cardinality(v_pick) < p_limit AND cardinality(v_pick) > 0 THEN
-      SELECT coalesce(array_agg(f.client_id), '{}'), coalesce(array_agg(f.weight), '{}'), sum(f.weight)
-      INTO v_full_clients, v_full_weights, v_full_total
-      FROM (SELECT p.client_id, coalesce((SELECT c.weight FROM clients c WHERE c.id = p.client_id), 1) AS weight, p.n
-            FROM (SELECT s.client_id, count(*) AS n FROM summary_jobs s
+      SELECT coalesce(array_agg(f.client_id), '{}'), coalesce(array_agg(f.weight), '{}'),
+             coalesce(array_agg(f.room), '{}'), sum(f.weight)
+      INTO v_full_clients, v_full_weights, v_full_rooms, v_full_total
+      FROM (SELECT p.client_id, p.n,
+                   coalesce((SELECT c.weight FROM clients c WHERE c.id = p.client_id), 1) AS weight,
+                   (SELECT cc.cap - p.n FROM unnest(v_client_keys, v_client_caps) AS cc(client_key, cap)
+                    WHERE cc.client_key = p.client_id::text) AS room
+            FROM (SELECT s.client_id, count(*)::integer AS n FROM summary_jobs s
                   WHERE s.id = ANY (v_pick) GROUP BY s.client_id) p) f
-      WHERE f.n >= least(p_limit, ceil(p_limit::numeric * f.weight / v_total))
-        AND f.client_id::text <> ALL (v_client_keys);
+      WHERE f.n >= least(p_limit, ceil(p_limit::numeric * f.weight / v_total)) AND coalesce(f.room, 1) > 0;
       IF cardinality(v_full_clients) > 0 THEN
         v_pick := v_pick || ARRAY(
           SELECT o.id FROM (
-            SELECT o.id, o.priority, o.run_at, f.weight,
-                   row_number() OVER (PARTITION BY f.client_id ORDER BY o.priority DESC, o.run_at, o.id) AS rn
-            FROM unnest(v_full_clients, v_full_weights) AS f(client_id, weight)
-            CROSS JOIN LATERAL (
-              SELECT s.id, s.priority, s.run_at FROM summary_jobs s
-              WHERE s.client_id >= f.client_id AND s.client_id <= f.client_id
-                AND s.status = 'queued' AND s.pending_dependencies = 0 AND s.run_at <= now()
-                AND s.id <> ALL (v_pick)
-                AND s.job_type <> ALL (v_types_blocked) AND s.job_type <> ALL (v_type_names)
-              ORDER BY s.client_id, s.priority DESC, s.run_at, s.id
-              LIMIT ceil((p_limit - cardinality(v_pick))::numeric * f.weight / v_full_total)::integer
-              FOR UPDATE SKIP LOCKED
+            SELECT o.*, row_number() OVER (PARTITION BY o.job_type
+                                           ORDER BY o.rn::float8 / o.weight, o.priority DESC, o.run_at, o.id) AS tn
+            FROM (
+              SELECT o.id, o.job_type, o.priority, o.run_at, f.weight,
+                     row_number() OVER (PARTITION BY f.client_id ORDER BY o.priority DESC, o.run_at, o.id) AS rn
+              FROM unnest(v_full_clients, v_full_weights, v_full_rooms) AS f(client_id, weight, room)
+              CROSS JOIN LATERAL (
+                SELECT s.id, s.job_type, s.priority, s.run_at FROM summary_jobs s
+                WHERE s.client_id >= f.client_id AND s.client_id <= f.client_id
+                  AND s.status = 'queued' AND s.pending_dependencies = 0 AND s.run_at <= now()
+                  AND s.id <> ALL (v_pick) AND s.job_type <> ALL (v_types_blocked)
+                ORDER BY s.client_id, s.priority DESC, s.run_at, s.id
+                LIMIT least(coalesce(f.room, p_limit),
+                            ceil((p_limit - cardinality(v_pick))::numeric * f.weight / v_full_total)::integer)
+                FOR UPDATE SKIP LOCKED
+              ) o
             ) o
           ) o
+          LEFT JOIN (
+            -- What each limited job type still allows after the first round.
+            SELECT tc.job_type, tc.cap - coalesce(taken.n, 0) AS room
+            FROM unnest(v_type_names, v_type_caps) AS tc(job_type, cap)
+            LEFT JOIN (SELECT s.job_type, count(*)::integer AS n FROM summary_jobs s
+                       WHERE s.id = ANY (v_pick) GROUP BY s.job_type) taken ON taken.job_type = tc.job_type
+          ) t ON t.job_type = o.job_type
+          WHERE t.room IS NULL OR o.tn <= t.room
           ORDER BY o.rn::float8 / o.weight, o.priority DESC, o.run_at, o.id
           LIMIT p_limit - cardinality(v_pick));
       END IF;

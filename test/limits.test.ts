@@ -194,6 +194,39 @@ describe('rate limits', () => {
     expect(countBy(next, (j) => j.jobType)).toEqual({ digest: 5 });
   });
 
+  it('fills a batch a short client leaves from limited clients and job types, up to what their limits still allow', async () => {
+    const busy = uuidv7();
+    const short = uuidv7();
+    await enqueue(busy, 100);
+    await enqueue(short, 1);
+    // A limit with room changes nothing: 9 + 1.
+    await setRateLimit(db.pool, { scope: 'client', key: busy, maxPerInterval: null, intervalSeconds: 60, maxRunning: 1000 });
+    let jobs = await claim(10);
+    expect(countBy(jobs, (j) => j.clientId)).toEqual({ [busy]: 9, [short]: 1 });
+    await complete(jobs);
+    // A job type limit with room on every job, likewise.
+    await deleteRateLimit(db.pool, 'client', busy);
+    await enqueue(short, 1);
+    await setRateLimit(db.pool, { scope: 'job_type', key: 'summarize', maxPerInterval: null, intervalSeconds: 60, maxRunning: 1000 });
+    jobs = await claim(10);
+    expect(countBy(jobs, (j) => j.clientId)).toEqual({ [busy]: 9, [short]: 1 });
+    await complete(jobs);
+    // Tight limits are kept exactly: the busy client's share is 5, its limit 7, so it gets 7, not 9.
+    await deleteRateLimit(db.pool, 'job_type', 'summarize');
+    await enqueue(short, 1);
+    await setRateLimit(db.pool, { scope: 'client', key: busy, maxPerInterval: null, intervalSeconds: 60, maxRunning: 7 });
+    jobs = await claim(10);
+    expect(countBy(jobs, (j) => j.clientId)).toEqual({ [busy]: 7, [short]: 1 });
+    await complete(jobs);
+    // And a job type's: at most 6 of the type in all.
+    await deleteRateLimit(db.pool, 'client', busy);
+    await enqueue(short, 1);
+    await setRateLimit(db.pool, { scope: 'job_type', key: 'summarize', maxPerInterval: null, intervalSeconds: 60, maxRunning: 6 });
+    jobs = await claim(10);
+    expect(jobs).toHaveLength(6);
+    expect(jobs.filter((j) => j.clientId === short)).toHaveLength(1);
+  });
+
   it('is table-driven: limits can be listed, changed and removed at runtime', async () => {
     const c = uuidv7();
     await enqueue(c, 30);

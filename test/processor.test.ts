@@ -189,6 +189,24 @@ describe('runProcessor', () => {
     expect(await getJob(db.pool, job.id, null)).toMatchObject({ status: 'failed', lastError: 'job timed out after 300 ms' });
   });
 
+  it('hands the work a context it may copy, with the signal and progress and nothing else', async () => {
+    const { job } = (await enqueue(1))[0]!;
+    let keys: string[] = [];
+    const run = await runProcessor(
+      deps(async (_job, ctx) => {
+        const copy = { ...ctx };
+        keys = Object.keys(copy).sort();
+        expect(copy.signal).toBeInstanceOf(AbortSignal);
+        await copy.progress(50, 'half way');
+        return { ok: true };
+      }),
+      fakeInvocation(60_000),
+    );
+    expect(run.completed).toBe(1);
+    expect(keys).toEqual(['progress', 'signal']);
+    expect(await getJob(db.pool, job.id, null)).toMatchObject({ status: 'completed', result: { ok: true } });
+  });
+
   it('abandons a job whose lease was taken over, and never writes its result', async () => {
     const { job } = (await enqueue(1))[0]!;
     let signalled = false;

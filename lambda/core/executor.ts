@@ -72,17 +72,16 @@ export function executeJob(job: ClaimedJob, work: JobWork, leaseLost: LeaseWatch
 }
 
 /**
- * One job's run, and its context. A class rather than closures: a no-op job's
+ * One job's run. A class rather than closures: a no-op job's
  * bookkeeping is the processor's cost per job, and each closure (with the
  * promise reactions around it) is an allocation per job.
  */
-class Execution implements JobContext {
+class Execution {
   private abort?: AbortController;
   private abortReason?: Error;
   private done = false;
   private readonly timer: NodeJS.Timeout;
   private readonly started = performance.now();
-  private progressFn?: JobContext['progress'];
 
   constructor(
     private readonly job: ClaimedJob,
@@ -95,7 +94,7 @@ class Execution implements JobContext {
 
   // The signal is made when the work first asks for it: a job that never
   // looks at it costs no AbortController.
-  get signal(): AbortSignal {
+  private signal(): AbortSignal {
     if (!this.abort) {
       this.abort = new AbortController();
       if (this.abortReason) this.abort.abort(this.abortReason);
@@ -103,8 +102,15 @@ class Execution implements JobContext {
     return this.abort.signal;
   }
 
-  get progress(): JobContext['progress'] {
-    return (this.progressFn ??= (percent, message) => this.opts.progress(this.job, percent, message));
+  /** What the work sees: a plain object (it may be copied), not this one. */
+  private context(): JobContext {
+    const execution = this;
+    return {
+      get signal() {
+        return execution.signal();
+      },
+      progress: (percent, message) => this.opts.progress(this.job, percent, message),
+    };
   }
 
   run(work: JobWork): void {
@@ -113,7 +119,7 @@ class Execution implements JobContext {
     this.leaseLost.onLost = () => this.onLeaseLost();
     let running: Promise<Record<string, unknown>>;
     try {
-      running = Promise.resolve(work(this.job, this));
+      running = Promise.resolve(work(this.job, this.context()));
     } catch (err) {
       running = Promise.reject(err);
     }
