@@ -97,10 +97,6 @@ export class Completer {
     return this.claimingJobs;
   }
 
-  get pending(): number {
-    return this.waiting.length;
-  }
-
   add(entry: Entry, deadline: number): void {
     this.waiting.push({ entry, deadline });
     if (this.waiting.length >= this.opts.flushAt) this.kick();

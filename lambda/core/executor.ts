@@ -162,7 +162,7 @@ function onTimeout(execution: Execution): void {
 }
 
 /** What a thrown error means for the job. */
-export function classify(err: unknown, databaseRetrySeconds: number): Outcome {
+function classify(err: unknown, databaseRetrySeconds: number): Outcome {
   const message = err instanceof Error ? err.message || err.name : String(err);
   if (err instanceof JobError) {
     switch (err.kind) {

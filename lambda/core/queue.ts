@@ -22,7 +22,7 @@ import { uuidv7 } from './ids';
  *   recordOutcomes complete, fail, snooze and release a batch, and claim the next, in one call
  *   heartbeatJobs  extend the leases a worker still holds, in one statement
  *   reportProgress running jobs' percent and message, in one statement
- *   completeJobs / failJobs / releaseJobs  recordOutcomes with one kind of outcome
+ *   completeJobs / failJobs  one kind of outcome alone (through completeAndClaimJobs, recordOutcomes)
  *   reapExpiredLeases  put jobs whose worker stopped heartbeating back in the queue
  *   repairDependencies  recount waiting jobs left inconsistent by older versions
  *   cancelJob / retryJob / getJob / listJobs / queueStats / queueSignals
@@ -693,16 +693,6 @@ export async function failJobs(
   if (failures.length === 0) return { outcomes: [], lost: [] };
   const result = await recordOutcomes(db, { failed: failures }, { backoff });
   return { outcomes: result.failed, lost: result.lost };
-}
-
-/**
- * Hands claimed jobs that were never started back to the queue (shutdown, too
- * little time left, the database lost), without spending one of their attempts.
- */
-export async function releaseJobs(db: Db, leases: Lease[]): Promise<LeaseCheck> {
-  if (leases.length === 0) return { extended: [], lost: [] };
-  const result = await recordOutcomes(db, { released: leases });
-  return split(leases, new Set(result.released));
 }
 
 // ---------------------------------------------------------------------------
